@@ -1,0 +1,11 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class BackofficeConfig(AppConfig):
+    name = "backoffice"
+    verbose_name = "People"
+
+    def ready(self) -> None:
+        from backoffice import signals  # noqa: F401

@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+import uuid
+
+from django.contrib.auth.models import AbstractUser, UserManager
+from django.db import models
+from django.db.models.functions import Lower
+
+from backoffice.phones import normalize_phone, validate_e164
+
+
+class Role(models.TextChoices):
+    MANAGER = "manager", "Manager"
+    OPERATOR = "operator", "Operator"
+    TUTOR = "tutor", "Tutor"
+    STUDENT = "student", "Student"
+
+
+STAFF_ROLES = (Role.MANAGER, Role.OPERATOR, Role.TUTOR)
+ROLE_GROUPS = {
+    Role.MANAGER: "Managers",
+    Role.OPERATOR: "Operators",
+    Role.TUTOR: "Tutors",
+}
+
+
+class SeatdeskUserManager(UserManager):
+    def students(self) -> models.QuerySet[User]:
+        return self.filter(role=Role.STUDENT)
+
+
+class User(AbstractUser):
+    """Everyone Seatdesk knows: staff who log in, and students who are booked."""
+
+    phone = models.CharField(
+        max_length=20,
+        blank=True,
+        validators=[validate_e164],
+        help_text="International format, e.g. +998901234567.",
+    )
+    role = models.CharField(
+        max_length=16, choices=Role.choices, default=Role.STUDENT, db_index=True
+    )
+
+    objects = SeatdeskUserManager()
+
+    class Meta:
+        verbose_name = "user"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["phone"],
+                condition=~models.Q(phone=""),
+                name="user_phone_unique",
+            ),
+            models.UniqueConstraint(
+                Lower("email"),
+                condition=~models.Q(email=""),
+                name="user_email_unique_ci",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        name = self.get_full_name()
+        return name or self.phone or self.email or self.username
+
+    def clean(self) -> None:
+        super().clean()
+        if self.phone:
+            self.phone = normalize_phone(self.phone)
+        self.email = (self.email or "").strip().lower()
+
+    def save(self, *args, **kwargs) -> None:
+        # Staff roles log into the back office; students never do.
+        self.is_staff = self.is_superuser or self.role in STAFF_ROLES
+        if not self.username:
+            # Students are identified by phone or e-mail; the username only satisfies auth.
+            self.username = self.phone or self.email or f"user-{uuid.uuid4().hex[:12]}"
+        super().save(*args, **kwargs)
+
+    @property
+    def is_tutor(self) -> bool:
+        return self.role == Role.TUTOR
+
+    @property
+    def is_manager(self) -> bool:
+        return self.role == Role.MANAGER or self.is_superuser
+
+    @property
+    def is_operator(self) -> bool:
+        return self.role == Role.OPERATOR

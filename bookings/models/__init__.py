@@ -1,0 +1,49 @@
+from bookings.models.bookings import (
+    Booking,
+    BookingEvent,
+    BookingSource,
+    BookingStatus,
+    CancelReason,
+    PaymentMethod,
+)
+from bookings.models.catalog import Product, ProductKind, Scoring
+from bookings.models.payments import Payment, PaymentProvider, PaymentStatus
+from bookings.models.reminders import Reminder, ReminderChannel, ReminderStatus
+from bookings.models.results import FeedbackKind, FeedbackRequest, TestResult
+from bookings.models.sessions import Session, SessionSource, SessionStatus
+from bookings.models.tutors import (
+    Availability,
+    CancellationPolicy,
+    DateException,
+    ExceptionKind,
+    Tutor,
+)
+
+__all__ = [
+    "Availability",
+    "Booking",
+    "BookingEvent",
+    "BookingSource",
+    "BookingStatus",
+    "CancelReason",
+    "CancellationPolicy",
+    "DateException",
+    "ExceptionKind",
+    "FeedbackKind",
+    "FeedbackRequest",
+    "Payment",
+    "PaymentMethod",
+    "PaymentProvider",
+    "PaymentStatus",
+    "Product",
+    "ProductKind",
+    "Reminder",
+    "ReminderChannel",
+    "ReminderStatus",
+    "Scoring",
+    "Session",
+    "SessionSource",
+    "SessionStatus",
+    "TestResult",
+    "Tutor",
+]

@@ -1,0 +1,30 @@
+"""The booking engine. Admin, imports, tasks and consumers change bookings only through these."""
+
+from bookings.services.booking import book
+from bookings.services.expiry import expire_due
+from bookings.services.payments import paid_total, record_payment
+from bookings.services.results import record_result
+from bookings.services.transitions import (
+    cancel,
+    cancellation_policy,
+    complete,
+    confirm,
+    free_cancellation_until,
+    mark_no_show,
+    reschedule,
+)
+
+__all__ = [
+    "book",
+    "cancel",
+    "cancellation_policy",
+    "complete",
+    "confirm",
+    "expire_due",
+    "free_cancellation_until",
+    "mark_no_show",
+    "paid_total",
+    "record_payment",
+    "record_result",
+    "reschedule",
+]

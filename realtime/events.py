@@ -1,0 +1,148 @@
+"""Publishing domain events: stored as notifications for people, sent to channel-layer groups.
+
+``publish()`` is called by services inside their transaction. Notifications are written in that
+same transaction (so they exist exactly when the change does); the envelope goes to the channel
+layer only after commit, and a broken layer is logged, never raised into business code.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import UTC
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+from django.utils import timezone
+
+from realtime.models import Notification
+
+logger = logging.getLogger(__name__)
+
+EVENT_TYPES = frozenset(
+    {
+        "booking.created",
+        "booking.confirmed",
+        "booking.cancelled",
+        "booking.expired",
+        "booking.rescheduled",
+        "booking.completed",
+        "booking.no_show",
+        "booking.reminder",
+        "payment.received",
+        "payment.refunded",
+        "slot.updated",
+        "result.published",
+        "feedback.requested",
+        "import.finished",
+    }
+)
+
+TITLES = {
+    "booking.created": "New booking",
+    "booking.confirmed": "Booking confirmed",
+    "booking.cancelled": "Booking cancelled",
+    "booking.expired": "Booking expired",
+    "booking.rescheduled": "Booking rescheduled",
+    "booking.completed": "Booking completed",
+    "booking.no_show": "No-show",
+    "booking.reminder": "Reminder",
+    "payment.received": "Payment received",
+    "payment.refunded": "Payment refunded",
+    "slot.updated": "Seats changed",
+    "result.published": "Result published",
+    "feedback.requested": "Feedback to review",
+    "import.finished": "Import finished",
+}
+
+# Channel-layer message type; the consumer's handler method is ``event_message``.
+LAYER_MESSAGE_TYPE = "event.message"
+
+
+def staff_group() -> str:
+    return "staff"
+
+
+def tutor_group(user_id: int) -> str:
+    return f"tutor.{user_id}"
+
+
+def session_group(session_id: int) -> str:
+    return f"session.{session_id}"
+
+
+def envelope(type: str, data: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": type,
+        "id": str(uuid.uuid4()),
+        "at": timezone.now().astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "data": data,
+    }
+
+
+Event = tuple[str, dict[str, Any], Sequence[str], Iterable[Any]]
+
+
+def publish(
+    type: str,
+    data: dict[str, Any],
+    *,
+    groups: Sequence[str],
+    recipients: Iterable[Any] = (),
+) -> dict[str, Any]:
+    """Store a notification per recipient now; send the envelope to ``groups`` after commit."""
+    return publish_many([(type, data, groups, recipients)])[0]
+
+
+def publish_many(events: Sequence[Event]) -> list[dict[str, Any]]:
+    """``publish()`` for a batch: one INSERT for all notifications, one hop to the layer after commit."""
+    messages: list[dict[str, Any]] = []
+    notifications: list[Notification] = []
+    deliveries: list[tuple[dict[str, Any], list[str]]] = []
+    for type, data, groups, recipients in events:
+        if type not in EVENT_TYPES:
+            raise ValueError(f"Unknown event type {type!r}")
+        message = envelope(type, data)
+        messages.append(message)
+        for rid in sorted({getattr(r, "pk", r) for r in recipients if r is not None}):
+            notifications.append(
+                Notification(
+                    recipient_id=rid,
+                    type=type,
+                    title=TITLES[type],
+                    message=str(data.get("summary", "")),
+                    data=message,
+                )
+            )
+        if groups:
+            deliveries.append((message, list(dict.fromkeys(groups))))
+    if notifications:
+        Notification.objects.bulk_create(notifications, batch_size=1000)
+    if deliveries:
+        transaction.on_commit(lambda: _deliver(deliveries))
+    return messages
+
+
+def send_to_groups(message: dict[str, Any], groups: Sequence[str]) -> None:
+    _deliver([(message, list(groups))])
+
+
+def _deliver(deliveries: list[tuple[dict[str, Any], list[str]]]) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(_send)(layer, deliveries)
+    except Exception:  # the layer being down must never break the business change
+        logger.exception("Could not deliver %d realtime event(s)", len(deliveries))
+
+
+async def _send(layer, deliveries: list[tuple[dict[str, Any], list[str]]]) -> None:
+    for message, groups in deliveries:
+        for group in groups:
+            await layer.group_send(
+                group, {"type": LAYER_MESSAGE_TYPE, "event": message}
+            )
