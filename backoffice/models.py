@@ -38,9 +38,7 @@ class User(AbstractUser):
         validators=[validate_e164],
         help_text="International format, e.g. +998901234567.",
     )
-    role = models.CharField(
-        max_length=16, choices=Role.choices, default=Role.STUDENT, db_index=True
-    )
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.STUDENT, db_index=True)
 
     objects = SeatdeskUserManager()
 

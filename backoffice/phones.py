@@ -26,14 +26,10 @@ def normalize_phone(value: str, region: str | None = None) -> str:
         except phonenumbers.NumberParseException:
             continue
         if phonenumbers.is_valid_number(number):
-            return phonenumbers.format_number(
-                number, phonenumbers.PhoneNumberFormat.E164
-            )
+            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     raise ValidationError(f"“{raw}” is not a valid phone number.", code="invalid_phone")
 
 
 def validate_e164(value: str) -> None:
     if value and normalize_phone(value) != value:
-        raise ValidationError(
-            f"“{value}” is not in E.164 form, e.g. +998901234567.", code="invalid_phone"
-        )
+        raise ValidationError(f"“{value}” is not in E.164 form, e.g. +998901234567.", code="invalid_phone")

@@ -31,9 +31,7 @@ def env_list(name: str, default: str = "") -> list[str]:
 
 
 DEBUG = env_bool("DEBUG", default=False)
-SECRET_KEY = (
-    env("SECRET_KEY") or "seatdesk-insecure-development-key-change-me-in-production"
-)
+SECRET_KEY = env("SECRET_KEY") or "seatdesk-insecure-development-key-change-me-in-production"
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
@@ -91,11 +89,7 @@ TEMPLATES = [
 # --- Database -------------------------------------------------------------------------------
 DATABASE_URL = env("DATABASE_URL")
 if DATABASE_URL:
-    DATABASES = {
-        "default": dj_database_url.parse(
-            DATABASE_URL, conn_max_age=60, conn_health_checks=True
-        )
-    }
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
 else:
     DATABASES = {
         "default": {
@@ -114,7 +108,8 @@ else:
                     "PRAGMA foreign_keys=ON;"
                 ),
             },
-            "TEST": {"NAME": BASE_DIR / "test-db.sqlite3"},
+            # A file, not :memory:, so that threads in concurrency tests share one database.
+            "TEST": {"NAME": env("SEATDESK_TEST_DB") or BASE_DIR / "test-db.sqlite3"},
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -175,9 +170,7 @@ WHITENOISE_AUTOREFRESH = DEBUG
 # --- Auth -----------------------------------------------------------------------------------
 LOGIN_URL = "admin:login"
 AUTH_PASSWORD_VALIDATORS = [
-    {
-        "NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"
-    },
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
 
@@ -206,9 +199,7 @@ DEFAULT_CANCELLATION_POLICY = env("DEFAULT_CANCELLATION_POLICY", "moderate")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}
-    },
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},

@@ -17,9 +17,7 @@ def sync_has_result(booking_ids: list[int]) -> None:
 
 @receiver(post_save, sender=TestResult)
 def result_saved(sender, instance: TestResult, created: bool, **kwargs) -> None:
-    Booking.objects.filter(pk=instance.booking_id, has_result=False).update(
-        has_result=True
-    )
+    Booking.objects.filter(pk=instance.booking_id, has_result=False).update(has_result=True)
 
 
 @receiver(post_delete, sender=TestResult)

@@ -23,11 +23,7 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         self.user = user
-        group = (
-            tutor_group(user.pk)
-            if getattr(user, "role", "") == "tutor"
-            else staff_group()
-        )
+        group = tutor_group(user.pk) if getattr(user, "role", "") == "tutor" else staff_group()
         await self.channel_layer.group_add(group, self.channel_name)
         self.groups_joined.append(group)
         await self.accept()

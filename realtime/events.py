@@ -143,6 +143,4 @@ def _deliver(deliveries: list[tuple[dict[str, Any], list[str]]]) -> None:
 async def _send(layer, deliveries: list[tuple[dict[str, Any], list[str]]]) -> None:
     for message, groups in deliveries:
         for group in groups:
-            await layer.group_send(
-                group, {"type": LAYER_MESSAGE_TYPE, "event": message}
-            )
+            await layer.group_send(group, {"type": LAYER_MESSAGE_TYPE, "event": message})

@@ -8,9 +8,7 @@ from django.utils import timezone
 class Notification(models.Model):
     """What a tutor or operator sees in the bell menu; every realtime event for a person lands here."""
 
-    recipient = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
-    )
+    recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
     type = models.CharField(max_length=40)
     title = models.CharField(max_length=200)
     message = models.TextField(blank=True)

@@ -30,9 +30,7 @@ def create_groups(apps, schema_editor):
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")
     managers, _ = Group.objects.get_or_create(name="Managers")
-    managers.permissions.set(
-        Permission.objects.filter(content_type__app_label__in=MANAGER_APPS)
-    )
+    managers.permissions.set(Permission.objects.filter(content_type__app_label__in=MANAGER_APPS))
     operators, _ = Group.objects.get_or_create(name="Operators")
     operators.permissions.set(_permissions(Permission, OPERATOR_PERMISSIONS))
     tutors, _ = Group.objects.get_or_create(name="Tutors")
@@ -40,9 +38,7 @@ def create_groups(apps, schema_editor):
 
 
 def remove_groups(apps, schema_editor):
-    apps.get_model("auth", "Group").objects.filter(
-        name__in=["Managers", "Operators", "Tutors"]
-    ).delete()
+    apps.get_model("auth", "Group").objects.filter(name__in=["Managers", "Operators", "Tutors"]).delete()
 
 
 class Migration(migrations.Migration):

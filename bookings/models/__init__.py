@@ -1,4 +1,5 @@
 from bookings.models.bookings import (
+    SEAT_HOLDING,
     Booking,
     BookingEvent,
     BookingSource,
@@ -20,6 +21,7 @@ from bookings.models.tutors import (
 )
 
 __all__ = [
+    "SEAT_HOLDING",
     "Availability",
     "Booking",
     "BookingEvent",

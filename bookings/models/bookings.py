@@ -52,27 +52,13 @@ class BookingSource(models.TextChoices):
 
 
 class Booking(models.Model):
-    reference = models.CharField(
-        max_length=12, unique=True, default=new_reference, editable=False
-    )
-    student = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="bookings"
-    )
-    session = models.ForeignKey(
-        Session, on_delete=models.PROTECT, related_name="bookings"
-    )
-    status = models.CharField(
-        max_length=10, choices=BookingStatus.choices, default=BookingStatus.PENDING
-    )
-    cancel_reason = models.CharField(
-        max_length=16, choices=CancelReason.choices, blank=True
-    )
-    payment_method = models.CharField(
-        max_length=8, choices=PaymentMethod.choices, default=PaymentMethod.CASH
-    )
-    price = models.DecimalField(
-        max_digits=12, decimal_places=2, help_text="Price when booked."
-    )
+    reference = models.CharField(max_length=12, unique=True, default=new_reference, editable=False)
+    student = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="bookings")
+    session = models.ForeignKey(Session, on_delete=models.PROTECT, related_name="bookings")
+    status = models.CharField(max_length=10, choices=BookingStatus.choices, default=BookingStatus.PENDING)
+    cancel_reason = models.CharField(max_length=16, choices=CancelReason.choices, blank=True)
+    payment_method = models.CharField(max_length=8, choices=PaymentMethod.choices, default=PaymentMethod.CASH)
+    price = models.DecimalField(max_digits=12, decimal_places=2, help_text="Price when booked.")
     currency = models.CharField(max_length=3, default="UZS")
     expires_at = models.DateTimeField(null=True, blank=True)
     has_result = models.BooleanField(default=False, editable=False)
@@ -87,9 +73,7 @@ class Booking(models.Model):
         blank=True,
         related_name="rescheduled_to",
     )
-    source = models.CharField(
-        max_length=8, choices=BookingSource.choices, default=BookingSource.ADMIN
-    )
+    source = models.CharField(max_length=8, choices=BookingSource.choices, default=BookingSource.ADMIN)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
@@ -122,8 +106,7 @@ class Booking(models.Model):
                 name="booking_one_active_per_student_session",
             ),
             models.CheckConstraint(
-                condition=~models.Q(status=BookingStatus.CANCELLED)
-                | ~models.Q(cancel_reason=""),
+                condition=~models.Q(status=BookingStatus.CANCELLED) | ~models.Q(cancel_reason=""),
                 name="booking_cancelled_has_reason",
             ),
         ]
@@ -141,9 +124,7 @@ class Booking(models.Model):
         if self.status == BookingStatus.CANCELLED:
             return self.cancel_reason == CancelReason.EXPIRED
         return (
-            self.status == BookingStatus.PENDING
-            and self.expires_at is not None
-            and self.expires_at <= timezone.now()
+            self.status == BookingStatus.PENDING and self.expires_at is not None and self.expires_at <= timezone.now()
         )
 
     @property
@@ -169,9 +150,7 @@ class Booking(models.Model):
 class BookingEvent(models.Model):
     """Append-only history of a booking: who did what, when."""
 
-    booking = models.ForeignKey(
-        Booking, on_delete=models.CASCADE, related_name="events"
-    )
+    booking = models.ForeignKey(Booking, on_delete=models.CASCADE, related_name="events")
     action = models.CharField(max_length=40, db_index=True)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,

@@ -26,12 +26,8 @@ class Product(models.Model):
         help_text="Short unique code used by imports, e.g. IELTS-MOCK.",
     )
     name = models.CharField(max_length=120)
-    kind = models.CharField(
-        max_length=10, choices=ProductKind.choices, default=ProductKind.EXAM
-    )
-    duration_minutes = models.PositiveIntegerField(
-        default=60, validators=[MinValueValidator(5)]
-    )
+    kind = models.CharField(max_length=10, choices=ProductKind.choices, default=ProductKind.EXAM)
+    duration_minutes = models.PositiveIntegerField(default=60, validators=[MinValueValidator(5)])
     price = models.DecimalField(
         max_digits=12,
         decimal_places=2,
@@ -39,16 +35,12 @@ class Product(models.Model):
         validators=[MinValueValidator(0)],
     )
     currency = models.CharField(max_length=3, default="UZS")
-    default_capacity = models.PositiveIntegerField(
-        default=1, validators=[MinValueValidator(1)]
-    )
+    default_capacity = models.PositiveIntegerField(default=1, validators=[MinValueValidator(1)])
     payment_window_hours = models.PositiveIntegerField(
         default=24,
         help_text="Unpaid bookings are cancelled this many hours after they are made.",
     )
-    scoring = models.CharField(
-        max_length=12, choices=Scoring.choices, default=Scoring.NONE
-    )
+    scoring = models.CharField(max_length=12, choices=Scoring.choices, default=Scoring.NONE)
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

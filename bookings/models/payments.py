@@ -22,23 +22,17 @@ class PaymentStatus(models.TextChoices):
 
 
 class Payment(models.Model):
-    booking = models.ForeignKey(
-        Booking, on_delete=models.PROTECT, related_name="payments"
-    )
+    booking = models.ForeignKey(Booking, on_delete=models.PROTECT, related_name="payments")
     provider = models.CharField(max_length=8, choices=PaymentProvider.choices)
     amount = models.DecimalField(max_digits=12, decimal_places=2)
     currency = models.CharField(max_length=3, default="UZS")
-    status = models.CharField(
-        max_length=10, choices=PaymentStatus.choices, default=PaymentStatus.PENDING
-    )
+    status = models.CharField(max_length=10, choices=PaymentStatus.choices, default=PaymentStatus.PENDING)
     provider_txn_id = models.CharField(max_length=64, null=True, blank=True)
     provider_state = models.IntegerField(null=True, blank=True)
     provider_created_at = models.DateTimeField(null=True, blank=True)
     performed_at = models.DateTimeField(null=True, blank=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
-    raw_log = models.JSONField(
-        default=list, blank=True, help_text="Every payload the provider sent, in order."
-    )
+    raw_log = models.JSONField(default=list, blank=True, help_text="Every payload the provider sent, in order.")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
@@ -60,9 +54,7 @@ class Payment(models.Model):
                 condition=models.Q(provider_txn_id__isnull=False),
                 name="payment_txn_unique_per_provider",
             ),
-            models.CheckConstraint(
-                condition=models.Q(amount__gt=0), name="payment_amount_positive"
-            ),
+            models.CheckConstraint(condition=models.Q(amount__gt=0), name="payment_amount_positive"),
         ]
 
     def __str__(self) -> str:

@@ -20,20 +20,12 @@ class ReminderStatus(models.TextChoices):
 
 
 class Reminder(models.Model):
-    booking = models.ForeignKey(
-        Booking, on_delete=models.CASCADE, related_name="reminders"
-    )
-    recipient = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reminders"
-    )
+    booking = models.ForeignKey(Booking, on_delete=models.CASCADE, related_name="reminders")
+    recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reminders")
     channel = models.CharField(max_length=6, choices=ReminderChannel.choices)
-    kind = models.CharField(
-        max_length=20, default="before_start", help_text="e.g. 24h, 1h, 15m, payment."
-    )
+    kind = models.CharField(max_length=20, default="before_start", help_text="e.g. 24h, 1h, 15m, payment.")
     scheduled_at = models.DateTimeField()
-    status = models.CharField(
-        max_length=10, choices=ReminderStatus.choices, default=ReminderStatus.PENDING
-    )
+    status = models.CharField(max_length=10, choices=ReminderStatus.choices, default=ReminderStatus.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
     last_error = models.TextField(blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)

@@ -45,16 +45,12 @@ def score_field(label: str) -> models.DecimalField:
 class TestResult(models.Model):
     __test__ = False  # not a pytest test class
 
-    booking = models.ForeignKey(
-        Booking, on_delete=models.CASCADE, related_name="results"
-    )
+    booking = models.ForeignKey(Booking, on_delete=models.CASCADE, related_name="results")
     listening = score_field("listening")
     reading = score_field("reading")
     writing = score_field("writing")
     speaking = score_field("speaking")
-    overall = models.DecimalField(
-        max_digits=5, decimal_places=1, null=True, blank=True, editable=False
-    )
+    overall = models.DecimalField(max_digits=5, decimal_places=1, null=True, blank=True, editable=False)
     test_date = models.DateField(default=timezone.localdate)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -71,6 +67,13 @@ class TestResult(models.Model):
 
     def __str__(self) -> str:
         return f"{self.booking} · {self.overall if self.overall is not None else '—'}"
+
+    def save(self, *args, **kwargs) -> None:
+        self.overall = self.compute_overall()
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "overall" not in update_fields:
+            kwargs["update_fields"] = [*update_fields, "overall"]
+        super().save(*args, **kwargs)
 
     @property
     def scoring(self) -> str:
@@ -92,10 +95,7 @@ class TestResult(models.Model):
                     validate_band(Decimal(value))
                 except ValidationError as exc:
                     errors[name] = exc.messages[0]
-        elif (
-            all(value is None for value in scores.values())
-            and self.scoring == Scoring.RAW
-        ):
+        elif all(value is None for value in scores.values()) and self.scoring == Scoring.RAW:
             errors["listening"] = "Enter at least one score."
         if errors:
             raise ValidationError(errors)
@@ -107,17 +107,8 @@ class TestResult(models.Model):
         if self.scoring == Scoring.IELTS_BAND:
             return ielts_overall(values) if len(values) == len(SUB_SCORES) else None
         if self.scoring == Scoring.RAW:
-            return (sum(values, Decimal(0)) / len(values)).quantize(
-                Decimal("0.1"), rounding=ROUND_HALF_UP
-            )
+            return (sum(values, Decimal(0)) / len(values)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
         return None
-
-    def save(self, *args, **kwargs) -> None:
-        self.overall = self.compute_overall()
-        update_fields = kwargs.get("update_fields")
-        if update_fields is not None and "overall" not in update_fields:
-            kwargs["update_fields"] = [*update_fields, "overall"]
-        super().save(*args, **kwargs)
 
 
 class FeedbackKind(models.TextChoices):
@@ -147,15 +138,9 @@ class FeedbackRequest(models.Model):
         blank=True,
         related_name="feedback_requests",
     )
-    kind = models.CharField(
-        max_length=10, choices=FeedbackKind.choices, default=FeedbackKind.WRITING
-    )
-    task = models.CharField(
-        max_length=200, blank=True, help_text="The prompt the student answered."
-    )
-    submission = models.TextField(
-        help_text="The student's text, or a link to the recording."
-    )
+    kind = models.CharField(max_length=10, choices=FeedbackKind.choices, default=FeedbackKind.WRITING)
+    task = models.CharField(max_length=200, blank=True, help_text="The prompt the student answered.")
+    submission = models.TextField(help_text="The student's text, or a link to the recording.")
     score = models.DecimalField(
         max_digits=3,
         decimal_places=1,

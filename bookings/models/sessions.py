@@ -23,24 +23,16 @@ class SessionSource(models.TextChoices):
 class Session(models.Model):
     """A dated sitting of a product. ``seats_taken`` counts pending and confirmed bookings."""
 
-    product = models.ForeignKey(
-        Product, on_delete=models.PROTECT, related_name="sessions"
-    )
-    tutor = models.ForeignKey(
-        Tutor, on_delete=models.PROTECT, null=True, blank=True, related_name="sessions"
-    )
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="sessions")
+    tutor = models.ForeignKey(Tutor, on_delete=models.PROTECT, null=True, blank=True, related_name="sessions")
     room = models.CharField(max_length=60, blank=True)
     starts_at = models.DateTimeField()
     ends_at = models.DateTimeField()
     capacity = models.PositiveIntegerField()
     # Written only by bookings.services with conditional UPDATEs; never edited by hand.
     seats_taken = models.PositiveIntegerField(default=0, editable=False)
-    status = models.CharField(
-        max_length=10, choices=SessionStatus.choices, default=SessionStatus.OPEN
-    )
-    source = models.CharField(
-        max_length=12, choices=SessionSource.choices, default=SessionSource.MANUAL
-    )
+    status = models.CharField(max_length=10, choices=SessionStatus.choices, default=SessionStatus.OPEN)
+    source = models.CharField(max_length=12, choices=SessionSource.choices, default=SessionSource.MANUAL)
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -60,8 +52,7 @@ class Session(models.Model):
         ]
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(seats_taken__gte=0)
-                & models.Q(seats_taken__lte=models.F("capacity")),
+                condition=models.Q(seats_taken__gte=0) & models.Q(seats_taken__lte=models.F("capacity")),
                 name="session_seats_within_capacity",
             ),
             models.CheckConstraint(

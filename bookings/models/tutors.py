@@ -12,9 +12,7 @@ def validate_timezone(value: str) -> None:
     try:
         zoneinfo.ZoneInfo(value)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValidationError(
-            f"“{value}” is not an IANA time zone, e.g. Asia/Tashkent."
-        ) from exc
+        raise ValidationError(f"“{value}” is not an IANA time zone, e.g. Asia/Tashkent.") from exc
 
 
 class CancellationPolicy(models.TextChoices):
@@ -32,21 +30,13 @@ FREE_CANCELLATION_CUTOFF = {
 
 
 class Tutor(models.Model):
-    user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="tutor"
-    )
-    timezone = models.CharField(
-        max_length=64, default="Asia/Tashkent", validators=[validate_timezone]
-    )
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="tutor")
+    timezone = models.CharField(max_length=64, default="Asia/Tashkent", validators=[validate_timezone])
     lesson_minutes = models.PositiveIntegerField(default=60)
     buffer_before_minutes = models.PositiveIntegerField(default=0)
     buffer_after_minutes = models.PositiveIntegerField(default=10)
-    min_notice_hours = models.PositiveIntegerField(
-        default=12, help_text="Bookings closer to the start are refused."
-    )
-    max_advance_days = models.PositiveIntegerField(
-        default=60, help_text="How far ahead sessions are generated."
-    )
+    min_notice_hours = models.PositiveIntegerField(default=12, help_text="Bookings closer to the start are refused.")
+    max_advance_days = models.PositiveIntegerField(default=60, help_text="How far ahead sessions are generated.")
     auto_confirm = models.BooleanField(
         default=False,
         help_text="Confirm bookings at once, without waiting for payment.",
@@ -85,9 +75,7 @@ class Availability(models.Model):
         SATURDAY = 5, "Saturday"
         SUNDAY = 6, "Sunday"
 
-    tutor = models.ForeignKey(
-        Tutor, on_delete=models.CASCADE, related_name="availability"
-    )
+    tutor = models.ForeignKey(Tutor, on_delete=models.CASCADE, related_name="availability")
     weekday = models.PositiveSmallIntegerField(choices=Weekday.choices)
     start_time = models.TimeField()
     end_time = models.TimeField()
@@ -124,16 +112,10 @@ class ExceptionKind(models.TextChoices):
 class DateException(models.Model):
     """A date on which a tutor is not available: the whole day, or from start to end time."""
 
-    tutor = models.ForeignKey(
-        Tutor, on_delete=models.CASCADE, related_name="date_exceptions"
-    )
+    tutor = models.ForeignKey(Tutor, on_delete=models.CASCADE, related_name="date_exceptions")
     date = models.DateField()
-    kind = models.CharField(
-        max_length=12, choices=ExceptionKind.choices, default=ExceptionKind.DAY_OFF
-    )
-    start_time = models.TimeField(
-        null=True, blank=True, help_text="Leave empty for the whole day."
-    )
+    kind = models.CharField(max_length=12, choices=ExceptionKind.choices, default=ExceptionKind.DAY_OFF)
+    start_time = models.TimeField(null=True, blank=True, help_text="Leave empty for the whole day.")
     end_time = models.TimeField(null=True, blank=True)
     note = models.CharField(max_length=200, blank=True)
 
@@ -142,9 +124,7 @@ class DateException(models.Model):
         indexes = [models.Index(fields=["tutor", "date"])]
         constraints = [
             models.CheckConstraint(
-                condition=(
-                    models.Q(start_time__isnull=True) & models.Q(end_time__isnull=True)
-                )
+                condition=(models.Q(start_time__isnull=True) & models.Q(end_time__isnull=True))
                 | (
                     models.Q(start_time__isnull=False)
                     & models.Q(end_time__isnull=False)

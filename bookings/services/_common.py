@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from django.db import connection
 from django.db.models import F
 from django.utils import timezone
 
@@ -24,21 +25,27 @@ STATUS_VERBS = {
 }
 
 
-def take_seat(session_id: int, *, now: datetime) -> bool:
-    """Take one seat if the session is open, not started and not full.
+def take_seat(session_id: int, *, now: datetime) -> dict[str, Any] | None:
+    """Take one seat if the session is open, not started and not full; return its new counts.
 
     One conditional UPDATE: two requests racing for the last seat cannot both see
-    ``seats_taken < capacity`` (the row is locked by the first writer and re-checked by the second).
+    ``seats_taken < capacity`` (the first writer locks the row, the second re-checks it after the
+    first commits). ``RETURNING`` hands back the counts so no second read is needed while the
+    row is locked. Returns None when no seat was taken.
     """
-    return (
-        Session.objects.filter(
-            pk=session_id,
-            status=SessionStatus.OPEN,
-            starts_at__gt=now,
-            seats_taken__lt=F("capacity"),
-        ).update(seats_taken=F("seats_taken") + 1)
-        == 1
-    )
+    table = connection.ops.quote_name(Session._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET seats_taken = seats_taken + 1 "
+            "WHERE id = %s AND status = %s AND starts_at > %s AND seats_taken < capacity "
+            "RETURNING capacity, seats_taken, status",
+            [session_id, SessionStatus.OPEN, now],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    capacity, seats_taken, status = row
+    return slot_data(session_id, capacity=capacity, seats_taken=seats_taken, status=status)
 
 
 def release_seats(session_id: int, count: int = 1) -> None:
@@ -72,18 +79,12 @@ def change_status(
         setattr(booking, name, value)
 
 
-def log_event(
-    booking: Booking, action: str, *, actor: Any = None, **data: Any
-) -> BookingEvent:
-    return BookingEvent.objects.create(
-        booking=booking, action=action, actor=_actor(actor), data=data
-    )
+def log_event(booking: Booking, action: str, *, actor: Any = None, **data: Any) -> BookingEvent:
+    return BookingEvent.objects.create(booking=booking, action=action, actor=_actor(actor), data=data)
 
 
 def _actor(actor: Any) -> Any:
-    return (
-        actor if actor is not None and getattr(actor, "pk", None) is not None else None
-    )
+    return actor if actor is not None and getattr(actor, "pk", None) is not None else None
 
 
 def booking_payload(booking: Booking, **extra: Any) -> dict[str, Any]:
@@ -104,15 +105,20 @@ def booking_payload(booking: Booking, **extra: Any) -> dict[str, Any]:
     return data
 
 
-def slot_payload(session_id: int) -> dict[str, Any]:
-    row = Session.objects.values("capacity", "seats_taken", "status").get(pk=session_id)
+def slot_data(session_id: int, *, capacity: int, seats_taken: int, status: str) -> dict[str, Any]:
+    """The ``slot.updated`` payload."""
     return {
         "session": session_id,
-        "capacity": row["capacity"],
-        "seats_taken": row["seats_taken"],
-        "seats_left": max(row["capacity"] - row["seats_taken"], 0),
-        "status": row["status"],
+        "capacity": capacity,
+        "seats_taken": seats_taken,
+        "seats_left": max(capacity - seats_taken, 0),
+        "status": status,
     }
+
+
+def slot_payload(session_id: int) -> dict[str, Any]:
+    row = Session.objects.values("capacity", "seats_taken", "status").get(pk=session_id)
+    return slot_data(session_id, **row)
 
 
 def booking_groups(session: Session) -> list[str]:
@@ -136,16 +142,11 @@ def publish_booking(type: str, booking: Booking, **extra: Any) -> None:
     )
 
 
-def publish_slot(session_id: int) -> None:
-    publish(
-        "slot.updated",
-        slot_payload(session_id),
-        groups=[staff_group(), session_group(session_id)],
-    )
+def publish_slot(session_id: int, payload: dict[str, Any] | None = None) -> None:
+    payload = payload or slot_payload(session_id)
+    publish("slot.updated", payload, groups=[staff_group(), session_group(session_id)])
 
 
 def fresh(booking: Booking) -> Booking:
     """Re-read a booking with what the services need; callers may hold a stale instance."""
-    return Booking.objects.select_related(
-        "session__product", "session__tutor__user", "student"
-    ).get(pk=booking.pk)
+    return Booking.objects.select_related("session__product", "session__tutor__user", "student").get(pk=booking.pk)

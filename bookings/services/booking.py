@@ -55,9 +55,7 @@ def book(
         # The pre-check below is only a courtesy; the partial unique index is what stops two
         # concurrent requests from booking the same student into the same session twice.
         if _is_active_booking_violation(exc):
-            raise AlreadyBooked(
-                f"{student} already has a booking for this session."
-            ) from exc
+            raise AlreadyBooked(f"{student} already has a booking for this session.") from exc
         raise
     session.seats_taken = booking.session.seats_taken
     return booking
@@ -75,24 +73,10 @@ def _book(
     keep_expires_at: datetime | None = None,
 ) -> Booking:
     now = timezone.now()
-    session = Session.objects.select_related("product", "tutor__user").get(
-        pk=session_id
-    )
+    session = Session.objects.select_related("product", "tutor__user").get(pk=session_id)
     check_bookable(session, now=now)
-    if Booking.objects.filter(
-        student=student, session=session, status__in=SEAT_HOLDING
-    ).exists():
+    if Booking.objects.filter(student=student, session=session, status__in=SEAT_HOLDING).exists():
         raise AlreadyBooked(f"{student} already has a booking for this session.")
-    if not take_seat(session.pk, now=now):
-        session.refresh_from_db(
-            fields=["status", "seats_taken", "capacity", "starts_at"]
-        )
-        check_bookable(
-            session, now=now
-        )  # it may have been closed or cancelled meanwhile
-        raise SessionFull(f"{session} is full: all {session.capacity} seats are taken.")
-    session.seats_taken += 1
-
     product = session.product
     if keep_status is not None:
         status = keep_status
@@ -107,9 +91,7 @@ def _book(
     expires_at = None
     if status == BookingStatus.PENDING:
         # An unpaid seat is released after the payment window, and never later than the start.
-        expires_at = keep_expires_at or min(
-            now + timedelta(hours=product.payment_window_hours), session.starts_at
-        )
+        expires_at = keep_expires_at or min(now + timedelta(hours=product.payment_window_hours), session.starts_at)
     booking = Booking.objects.create(
         student=student,
         session=session,
@@ -134,9 +116,7 @@ def _book(
         source=source,
         price=str(booking.price),
         payment_method=payment_method,
-        **(
-            {"rescheduled_from": rescheduled_from.reference} if rescheduled_from else {}
-        ),
+        **({"rescheduled_from": rescheduled_from.reference} if rescheduled_from else {}),
     )
     if auto_reason:
         log_event(booking, "booking.confirmed", actor=actor, via=auto_reason)
@@ -146,7 +126,16 @@ def _book(
         publish_booking("booking.created", booking)
         if auto_reason:
             publish_booking("booking.confirmed", booking, via=auto_reason)
-    publish_slot(session.pk)
+    # The seat is taken last, so the session row -- the one every booker of this session
+    # contends for -- stays locked only from this UPDATE to COMMIT. If it fails, everything
+    # above rolls back with the exception.
+    slot = take_seat(session.pk, now=now)
+    if slot is None:
+        session.refresh_from_db(fields=["status", "seats_taken", "capacity", "starts_at"])
+        check_bookable(session, now=now)  # it may have been closed or cancelled meanwhile
+        raise SessionFull(f"{session} is full: all {session.capacity} seats are taken.")
+    session.seats_taken = slot["seats_taken"]
+    publish_slot(session.pk, slot)
     return booking
 
 
@@ -167,6 +156,5 @@ def check_bookable(session: Session, *, now: datetime) -> None:
 def _is_active_booking_violation(exc: IntegrityError) -> bool:
     text = str(exc)
     return ACTIVE_BOOKING_CONSTRAINT in text or (
-        "UNIQUE constraint failed" in text
-        and "bookings_booking.student_id, bookings_booking.session_id" in text
+        "UNIQUE constraint failed" in text and "bookings_booking.student_id, bookings_booking.session_id" in text
     )

@@ -10,6 +10,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from bookings.models import Booking, BookingEvent, BookingStatus, CancelReason, Session
+from bookings.services._common import slot_data
 from bookings.services.reminders import cancel_pending_reminders
 from realtime.events import publish_many, session_group, staff_group, tutor_group
 
@@ -47,11 +48,7 @@ def _flip_batch(now: datetime, limit: int) -> list[tuple[int, int, str]]:
     table = connection.ops.quote_name(Booking._meta.db_table)
     # SKIP LOCKED lets a second sweeper take other rows instead of queueing behind this one;
     # SQLite has no row locks, but its IMMEDIATE transactions already serialise writers.
-    lock = (
-        " FOR UPDATE SKIP LOCKED"
-        if connection.features.has_select_for_update_skip_locked
-        else ""
-    )
+    lock = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
     sql = (
         f"UPDATE {table} SET status = %s, cancel_reason = %s, cancelled_at = %s, updated_at = %s "
         f"WHERE status = %s AND id IN ("
@@ -80,9 +77,7 @@ def _release(rows: list[tuple[int, int, str]]) -> None:
         by_count[count].append(session_id)
     # One UPDATE per distinct count (usually one or two), not one per session.
     for count, session_ids in by_count.items():
-        Session.objects.filter(pk__in=session_ids).update(
-            seats_taken=F("seats_taken") - count
-        )
+        Session.objects.filter(pk__in=session_ids).update(seats_taken=F("seats_taken") - count)
 
 
 def _record(rows: list[tuple[int, int, str]], now: datetime) -> None:
@@ -121,18 +116,10 @@ def _publish(rows: list[tuple[int, int, str]]) -> None:
             "session": session_id,
             "summary": f"{reference} · {session['product__name']}: not paid in time",
         }
-        events.append(
-            ("booking.expired", data, groups, [tutor_user] if tutor_user else [])
-        )
+        events.append(("booking.expired", data, groups, [tutor_user] if tutor_user else []))
     for session_id, session in sessions.items():
-        slot = {
-            "session": session_id,
-            "capacity": session["capacity"],
-            "seats_taken": session["seats_taken"],
-            "seats_left": max(session["capacity"] - session["seats_taken"], 0),
-            "status": session["status"],
-        }
-        events.append(
-            ("slot.updated", slot, [staff_group(), session_group(session_id)], [])
+        slot = slot_data(
+            session_id, capacity=session["capacity"], seats_taken=session["seats_taken"], status=session["status"]
         )
+        events.append(("slot.updated", slot, [staff_group(), session_group(session_id)], []))
     publish_many(events)

@@ -37,14 +37,10 @@ def paid_total(booking: Booking) -> Decimal:
     previous = booking.rescheduled_from_id
     while previous is not None and len(ids) < 50:
         ids.append(previous)
-        previous = (
-            Booking.objects.filter(pk=previous)
-            .values_list("rescheduled_from_id", flat=True)
-            .first()
-        )
-    total = Payment.objects.filter(
-        booking_id__in=ids, status=PaymentStatus.PAID
-    ).aggregate(total=Sum("amount"))["total"]
+        previous = Booking.objects.filter(pk=previous).values_list("rescheduled_from_id", flat=True).first()
+    total = Payment.objects.filter(booking_id__in=ids, status=PaymentStatus.PAID).aggregate(total=Sum("amount"))[
+        "total"
+    ]
     return total or Decimal(0)
 
 
@@ -73,14 +69,10 @@ def record_payment(
 
     with transaction.atomic():
         if provider_txn_id:
-            existing = Payment.objects.filter(
-                provider=provider, provider_txn_id=provider_txn_id
-            ).first()
+            existing = Payment.objects.filter(provider=provider, provider_txn_id=provider_txn_id).first()
             if existing is not None:
                 if existing.booking_id != booking.pk:
-                    raise BookingNotAllowed(
-                        f"{provider} transaction {provider_txn_id} belongs to another booking."
-                    )
+                    raise BookingNotAllowed(f"{provider} transaction {provider_txn_id} belongs to another booking.")
                 return existing
         current = fresh(booking)
         now = timezone.now()
@@ -127,18 +119,10 @@ def record_payment(
     return payment
 
 
-def _after_late_payment(
-    booking: Booking, *, actor: Any, covered: bool, payment: Payment
-) -> None:
-    if (
-        covered
-        and booking.cancel_reason == CancelReason.EXPIRED
-        and _reinstate(booking, actor=actor, payment=payment)
-    ):
+def _after_late_payment(booking: Booking, *, actor: Any, covered: bool, payment: Payment) -> None:
+    if covered and booking.cancel_reason == CancelReason.EXPIRED and _reinstate(booking, actor=actor, payment=payment):
         return
-    Booking.objects.filter(pk=booking.pk).update(
-        needs_refund=True, updated_at=timezone.now()
-    )
+    Booking.objects.filter(pk=booking.pk).update(needs_refund=True, updated_at=timezone.now())
     booking.needs_refund = True
     log_event(
         booking,
@@ -154,7 +138,8 @@ def _reinstate(booking: Booking, *, actor: Any, payment: Payment) -> bool:
     now = timezone.now()
     try:
         with transaction.atomic():
-            if not take_seat(booking.session_id, now=now):
+            slot = take_seat(booking.session_id, now=now)
+            if slot is None:
                 return False
             change_status(
                 booking,
@@ -179,5 +164,5 @@ def _reinstate(booking: Booking, *, actor: Any, payment: Payment) -> bool:
     )
     schedule_start_reminders(booking, now=now)
     publish_booking("booking.confirmed", booking, via="payment", reinstated=True)
-    publish_slot(booking.session_id)
+    publish_slot(booking.session_id, slot)
     return True

@@ -21,14 +21,10 @@ def offsets() -> dict[str, timedelta]:
     configured = getattr(settings, "REMINDER_OFFSETS_MINUTES", None)
     if not configured:
         return DEFAULT_OFFSETS
-    return {
-        label: timedelta(minutes=int(minutes)) for label, minutes in configured.items()
-    }
+    return {label: timedelta(minutes=int(minutes)) for label, minutes in configured.items()}
 
 
-def schedule_start_reminders(
-    booking: Booking, *, now: datetime | None = None
-) -> list[Reminder]:
+def schedule_start_reminders(booking: Booking, *, now: datetime | None = None) -> list[Reminder]:
     """Reminders before the start for the student (e-mail, SMS) and the tutor (push); past ones skipped."""
     now = now or timezone.now()
     session = booking.session
@@ -56,6 +52,6 @@ def schedule_start_reminders(
 
 
 def cancel_pending_reminders(booking_ids: Iterable[int]) -> int:
-    return Reminder.objects.filter(
-        booking_id__in=list(booking_ids), status=ReminderStatus.PENDING
-    ).update(status=ReminderStatus.CANCELLED)
+    return Reminder.objects.filter(booking_id__in=list(booking_ids), status=ReminderStatus.PENDING).update(
+        status=ReminderStatus.CANCELLED
+    )

@@ -41,9 +41,7 @@ def record_result(
                 f"Booking {current.reference} is {current.get_status_display().lower()}: only a confirmed or "
                 "completed booking can get a result."
             )
-        result = TestResult(
-            booking=current, created_by=actor if getattr(actor, "pk", None) else None
-        )
+        result = TestResult(booking=current, created_by=actor if getattr(actor, "pk", None) else None)
         for name, value in scores.items():
             setattr(result, name, None if value in (None, "") else Decimal(str(value)))
         if test_date is not None:
@@ -62,9 +60,7 @@ def record_result(
             overall=str(result.overall),
         )
         if current.status == BookingStatus.CONFIRMED:
-            change_status(
-                current, allowed=[BookingStatus.CONFIRMED], to=BookingStatus.COMPLETED
-            )
+            change_status(current, allowed=[BookingStatus.CONFIRMED], to=BookingStatus.COMPLETED)
             release_seats(current.session_id)
             cancel_pending_reminders([current.pk])
             log_event(current, "booking.completed", actor=actor, via="result")
@@ -85,8 +81,5 @@ def record_result(
 
 def _describe(exc: ValidationError) -> str:
     if hasattr(exc, "message_dict"):
-        return "; ".join(
-            f"{field}: {' '.join(messages)}"
-            for field, messages in exc.message_dict.items()
-        )
+        return "; ".join(f"{field}: {' '.join(messages)}" for field, messages in exc.message_dict.items())
     return " ".join(exc.messages)

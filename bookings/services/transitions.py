@@ -58,15 +58,10 @@ def cancellation_policy(session: Session) -> str:
 
 def free_cancellation_until(session: Session) -> datetime:
     """Latest moment a student may cancel this session's booking under its policy."""
-    return (
-        session.starts_at
-        - FREE_CANCELLATION_CUTOFF[CancellationPolicy(cancellation_policy(session))]
-    )
+    return session.starts_at - FREE_CANCELLATION_CUTOFF[CancellationPolicy(cancellation_policy(session))]
 
 
-def cancel(
-    booking: Booking, *, reason: str, actor: Any = None, override_policy: bool = False
-) -> Booking:
+def cancel(booking: Booking, *, reason: str, actor: Any = None, override_policy: bool = False) -> Booking:
     """Cancel a pending or confirmed booking and release its seat.
 
     A student's cancellation after the free-cancellation cut-off of the policy is refused unless
@@ -80,9 +75,7 @@ def cancel(
         if reason == CancelReason.STUDENT and current.status in SEAT_HOLDING:
             data = _check_policy(current, actor=actor, override=override_policy)
         _cancel(current, reason=reason, actor=actor, **data)
-        event = (
-            "booking.expired" if reason == CancelReason.EXPIRED else "booking.cancelled"
-        )
+        event = "booking.expired" if reason == CancelReason.EXPIRED else "booking.cancelled"
         publish_booking(event, current, reason=reason)
         publish_slot(current.session_id)
     _copy_state(current, booking)
@@ -117,9 +110,7 @@ def _cancel(booking: Booking, *, reason: str, actor: Any, **data: Any) -> None:
     )
     release_seats(booking.session_id)
     cancel_pending_reminders([booking.pk])
-    action = (
-        "booking.expired" if reason == CancelReason.EXPIRED else "booking.cancelled"
-    )
+    action = "booking.expired" if reason == CancelReason.EXPIRED else "booking.cancelled"
     log_event(booking, action, actor=actor, reason=reason, **data)
 
 
@@ -137,9 +128,7 @@ def reschedule(booking: Booking, *, to_session: Session, actor: Any = None) -> B
                     f"Booking {old.reference} is {old.get_status_display().lower()}: it cannot be rescheduled."
                 )
             if to_session.pk == old.session_id:
-                raise BookingNotAllowed(
-                    f"Booking {old.reference} is already in that session."
-                )
+                raise BookingNotAllowed(f"Booking {old.reference} is already in that session.")
             previous_status, previous_expiry = old.status, old.expires_at
             _cancel(old, reason=CancelReason.RESCHEDULED, actor=actor)
             new = _book(
@@ -168,9 +157,7 @@ def reschedule(booking: Booking, *, to_session: Session, actor: Any = None) -> B
             publish_slot(old.session_id)
     except IntegrityError as exc:
         if _is_active_booking_violation(exc):
-            raise AlreadyBooked(
-                f"{booking.student} already has a booking for that session."
-            ) from exc
+            raise AlreadyBooked(f"{booking.student} already has a booking for that session.") from exc
         raise
     _copy_state(old, booking)
     to_session.seats_taken = new.session.seats_taken
@@ -181,15 +168,9 @@ def complete(booking: Booking, *, actor: Any = None) -> Booking:
     """A confirmed booking whose session has started (or that has a result) becomes completed."""
     with transaction.atomic():
         current = fresh(booking)
-        if current.status == BookingStatus.CONFIRMED and not (
-            current.session.has_started or current.has_result
-        ):
-            raise BookingNotAllowed(
-                f"{current.session} has not started yet: the booking cannot be completed."
-            )
-        _finish(
-            current, to=BookingStatus.COMPLETED, actor=actor, action="booking.completed"
-        )
+        if current.status == BookingStatus.CONFIRMED and not (current.session.has_started or current.has_result):
+            raise BookingNotAllowed(f"{current.session} has not started yet: the booking cannot be completed.")
+        _finish(current, to=BookingStatus.COMPLETED, actor=actor, action="booking.completed")
     _copy_state(current, booking)
     return current
 
@@ -197,16 +178,9 @@ def complete(booking: Booking, *, actor: Any = None) -> Booking:
 def mark_no_show(booking: Booking, *, actor: Any = None) -> Booking:
     with transaction.atomic():
         current = fresh(booking)
-        if (
-            current.status == BookingStatus.CONFIRMED
-            and not current.session.has_started
-        ):
-            raise BookingNotAllowed(
-                f"{current.session} has not started yet: nobody can be a no-show."
-            )
-        _finish(
-            current, to=BookingStatus.NO_SHOW, actor=actor, action="booking.no_show"
-        )
+        if current.status == BookingStatus.CONFIRMED and not current.session.has_started:
+            raise BookingNotAllowed(f"{current.session} has not started yet: nobody can be a no-show.")
+        _finish(current, to=BookingStatus.NO_SHOW, actor=actor, action="booking.no_show")
     _copy_state(current, booking)
     return current
 

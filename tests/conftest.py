@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import os
+
+import pytest
+from django.db import connection
+
+REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
+
+
+def _redis_available() -> tuple[bool, str]:
+    url = os.environ.get("REDIS_URL")
+    if not url:
+        return False, "needs Redis: set REDIS_URL"
+    try:
+        import redis
+
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+    except Exception as exc:
+        return False, f"Redis at {url} is unreachable: {exc}"
+    return True, ""
+
+
+def pytest_runtest_setup(item) -> None:
+    missing = []
+    if "postgres" in item.keywords and connection.vendor != "postgresql":
+        missing.append("needs PostgreSQL: set DATABASE_URL=postgres://...")
+    if "redis" in item.keywords:
+        redis_ok, redis_reason = _redis_available()
+        if not redis_ok:
+            missing.append(redis_reason)
+    if missing:
+        reason = "; ".join(missing)
+        if REQUIRE_SERVICES:
+            # In CI a missing server is a failure, never a silent skip.
+            pytest.fail(f"REQUIRE_SERVICES=1 but this test {reason}", pytrace=False)
+        pytest.skip(reason)
+
+
+def pytest_report_header(config) -> list[str]:
+    redis_ok, redis_reason = _redis_available()
+    return [
+        f"seatdesk: database={connection.vendor}, redis={'yes' if redis_ok else 'no (' + redis_reason + ')'}, "
+        f"REQUIRE_SERVICES={'1' if REQUIRE_SERVICES else '0'}"
+    ]
+
+
+@pytest.fixture(autouse=True)
+def _locmem_email(settings) -> None:
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

@@ -1,0 +1,82 @@
+"""Factories for tests: objects that satisfy every rule, overridable per test."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import factory
+from django.utils import timezone
+
+from backoffice.models import Role, User
+from bookings.models import Product, ProductKind, Scoring, Session, Tutor
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    first_name = factory.Faker("first_name")
+    last_name = factory.Faker("last_name")
+    email = factory.Sequence(lambda n: f"user{n}@example.com")
+    phone = factory.Sequence(lambda n: f"+99890{1000000 + n:07d}")
+    role = Role.STUDENT
+    password = factory.django.Password("pass-12345")
+
+
+class StudentFactory(UserFactory):
+    role = Role.STUDENT
+
+
+class OperatorFactory(UserFactory):
+    role = Role.OPERATOR
+
+
+class ManagerFactory(UserFactory):
+    role = Role.MANAGER
+
+
+class TutorFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Tutor
+
+    user = factory.SubFactory(UserFactory, role=Role.TUTOR)
+    timezone = "Asia/Tashkent"
+    min_notice_hours = 2
+    auto_confirm = False
+
+
+class ProductFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Product
+
+    code = factory.Sequence(lambda n: f"PRODUCT-{n}")
+    name = factory.Sequence(lambda n: f"IELTS mock {n}")
+    kind = ProductKind.EXAM
+    duration_minutes = 180
+    price = Decimal("350000")
+    default_capacity = 30
+    payment_window_hours = 24
+    scoring = Scoring.IELTS_BAND
+
+
+class LessonFactory(ProductFactory):
+    kind = ProductKind.LESSON
+    duration_minutes = 60
+    default_capacity = 1
+    scoring = Scoring.NONE
+    price = Decimal("150000")
+
+
+class SessionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Session
+
+    product = factory.SubFactory(ProductFactory)
+    tutor = None
+    room = "Room 1"
+    starts_at = factory.LazyFunction(lambda: timezone.now().replace(microsecond=0) + timedelta(days=3))
+    ends_at = factory.LazyAttribute(lambda o: o.starts_at + timedelta(minutes=o.product.duration_minutes))
+    capacity = factory.LazyAttribute(lambda o: o.product.default_capacity)
