@@ -3,6 +3,7 @@ from __future__ import annotations
 import uuid
 
 from django.contrib.auth.models import AbstractUser, UserManager
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Lower
 
@@ -61,11 +62,15 @@ class User(AbstractUser):
         name = self.get_full_name()
         return name or self.phone or self.email or self.username
 
-    def clean(self) -> None:
-        super().clean()
-        if self.phone:
-            self.phone = normalize_phone(self.phone)
+    def clean_fields(self, exclude=None) -> None:
+        # Normalise before the field validators run, so "90 123 45 67" is accepted as +998901234567.
         self.email = (self.email or "").strip().lower()
+        if self.phone:
+            try:
+                self.phone = normalize_phone(self.phone)
+            except ValidationError as exc:
+                raise ValidationError({"phone": exc.messages}) from exc
+        super().clean_fields(exclude=exclude)
 
     def save(self, *args, **kwargs) -> None:
         # Staff roles log into the back office; students never do.

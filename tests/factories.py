@@ -9,7 +9,18 @@ import factory
 from django.utils import timezone
 
 from backoffice.models import Role, User
-from bookings.models import Product, ProductKind, Scoring, Session, Tutor
+from bookings.models import (
+    Booking,
+    BookingStatus,
+    FeedbackKind,
+    FeedbackRequest,
+    Product,
+    ProductKind,
+    Scoring,
+    Session,
+    TestResult,
+    Tutor,
+)
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -80,3 +91,39 @@ class SessionFactory(factory.django.DjangoModelFactory):
     starts_at = factory.LazyFunction(lambda: timezone.now().replace(microsecond=0) + timedelta(days=3))
     ends_at = factory.LazyAttribute(lambda o: o.starts_at + timedelta(minutes=o.product.duration_minutes))
     capacity = factory.LazyAttribute(lambda o: o.product.default_capacity)
+
+
+def confirmed_booking(*, session: Session | None = None, student: User | None = None) -> Booking:
+    """A confirmed booking made through the services (bookings are never created directly)."""
+    from bookings import services
+
+    booking = services.book(session=session or SessionFactory(), student=student or StudentFactory())
+    if booking.status == BookingStatus.PENDING:
+        booking = services.confirm(booking)
+    return booking
+
+
+class ResultFactory(factory.django.DjangoModelFactory):
+    """A TestResult (not named TestResultFactory so pytest does not try to collect it)."""
+
+    class Meta:
+        model = TestResult
+
+    booking = factory.LazyFunction(confirmed_booking)
+    listening = Decimal("6.5")
+    reading = Decimal("6.5")
+    writing = Decimal("6.0")
+    speaking = Decimal("6.0")
+
+
+class FeedbackRequestFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = FeedbackRequest
+
+    student = factory.SubFactory(StudentFactory)
+    tutor = None
+    kind = FeedbackKind.WRITING
+    task = "Some people think that ... Discuss both views and give your opinion."
+    submission = factory.Faker("paragraph")
+    score = None
+    completed = False

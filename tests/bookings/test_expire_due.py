@@ -1,0 +1,113 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.db.models import F
+from django.utils import timezone
+
+from bookings import services
+from bookings.models import Booking, BookingEvent, BookingStatus, CancelReason, Reminder, ReminderStatus, Session
+from realtime.models import Notification
+from tests.factories import LessonFactory, SessionFactory, StudentFactory, TutorFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def book_many(session, count: int) -> list[Booking]:
+    return [services.book(session=session, student=StudentFactory()) for _ in range(count)]
+
+
+def test_it_expires_exactly_at_the_deadline_and_not_before(session, student):
+    booking = services.book(session=session, student=student)
+    assert services.expire_due(now=booking.expires_at - timedelta(seconds=1)) == 0
+    assert services.expire_due(now=booking.expires_at) == 1
+
+    booking.refresh_from_db()
+    assert (booking.status, booking.cancel_reason) == (BookingStatus.CANCELLED, CancelReason.EXPIRED)
+    assert booking.is_expired
+    assert Session.objects.get(pk=session.pk).seats_taken == 0
+    event = booking.events.get(action="booking.expired")
+    assert event.actor is None  # the system did it
+    assert event.data == {"reason": "expired"}
+
+
+def test_it_leaves_confirmed_and_not_yet_due_bookings_alone():
+    session = SessionFactory(capacity=10)
+    due, paid = book_many(session, 2)
+    services.record_payment(paid, provider="cash", amount=paid.price)
+    later = SessionFactory(capacity=10, product=LessonFactory(payment_window_hours=48))
+    not_due = services.book(session=later, student=StudentFactory())
+
+    assert services.expire_due(now=timezone.now() + timedelta(hours=25)) == 1
+
+    assert Booking.objects.get(pk=due.pk).status == BookingStatus.CANCELLED
+    assert Booking.objects.get(pk=paid.pk).status == BookingStatus.CONFIRMED
+    assert Booking.objects.get(pk=not_due.pk).status == BookingStatus.PENDING
+    assert Session.objects.get(pk=session.pk).seats_taken == 1
+
+
+def test_it_releases_every_seat_across_sessions_in_small_batches():
+    sessions = [SessionFactory(capacity=10) for _ in range(3)]
+    for index, session in enumerate(sessions):
+        book_many(session, index + 2)  # 2, 3 and 4 bookings
+
+    expired = services.expire_due(now=timezone.now() + timedelta(days=1), batch_size=2)
+
+    assert expired == 9
+    assert list(Session.objects.values_list("seats_taken", flat=True)) == [0, 0, 0]
+    assert BookingEvent.objects.filter(action="booking.expired").count() == 9
+    assert services.expire_due(now=timezone.now() + timedelta(days=1)) == 0  # running it again does nothing
+
+
+def test_it_cancels_reminders_and_notifies_the_tutor(student):
+    tutor = TutorFactory()
+    session = SessionFactory(product=LessonFactory(), tutor=tutor, starts_at=timezone.now() + timedelta(days=3))
+    booking = services.book(session=session, student=student)
+    Reminder.objects.create(
+        booking=booking, recipient=student, channel="sms", kind="payment", scheduled_at=timezone.now()
+    )
+    services.expire_due(now=booking.expires_at)
+    assert Reminder.objects.get(booking=booking).status == ReminderStatus.CANCELLED
+    note = Notification.objects.get(recipient=tutor.user, type="booking.expired")
+    assert booking.reference in note.message
+
+
+def test_it_uses_the_clock_when_no_time_is_given(session, student):
+    booking = services.book(session=session, student=student)
+    with time_machine.travel(booking.expires_at + timedelta(seconds=1)):
+        assert services.expire_due() == 1
+
+
+def test_a_two_statement_sweep_races_with_a_payment_but_expire_due_does_not(session):
+    """The race the issue names: release seats in one UPDATE, flip statuses in another.
+
+    A payment confirming a booking between the two statements leaves it confirmed while its
+    seat was already released. Interleaved here by hand, deterministically.
+    """
+    bookings = book_many(session, 3)
+    deadline = bookings[-1].expires_at
+
+    # Naive sweep, statement 1: count due bookings per session and release their seats.
+    due = Booking.objects.filter(status=BookingStatus.PENDING, expires_at__lte=deadline)
+    Session.objects.filter(pk=session.pk).update(seats_taken=F("seats_taken") - due.count())
+    # ...a payment lands in between...
+    services.record_payment(bookings[0], provider="click", amount=bookings[0].price)
+    # Statement 2: flip the statuses of what is still pending.
+    due.update(status=BookingStatus.CANCELLED, cancel_reason=CancelReason.EXPIRED)
+
+    session.refresh_from_db()
+    holding = Booking.objects.filter(session=session, status__in=["pending", "confirmed"]).count()
+    assert (holding, session.seats_taken) == (1, 0)  # a confirmed booking without a seat: oversell ahead
+
+    # expire_due flips and releases in one statement pair inside one transaction, keyed on the rows
+    # it changed; a payment can only land before (booking no longer pending) or after (already expired).
+    fresh_session = SessionFactory(capacity=5)
+    first, second, _third = book_many(fresh_session, 3)
+    services.record_payment(first, provider="click", amount=first.price)
+    assert services.expire_due(now=deadline + timedelta(days=1)) == 2
+    services.record_payment(second, provider="click", amount=second.price)  # after: seat re-taken
+    fresh_session.refresh_from_db()
+    holding = Booking.objects.filter(session=fresh_session, status__in=["pending", "confirmed"]).count()
+    assert holding == fresh_session.seats_taken == 2

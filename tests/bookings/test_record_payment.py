@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+import time_machine
+
+from bookings import services
+from bookings.errors import BookingNotAllowed
+from bookings.models import Booking, BookingStatus, CancelReason, Payment, PaymentStatus, Session
+from tests.factories import SessionFactory, StudentFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def seats(session) -> int:
+    return Session.objects.get(pk=session.pk).seats_taken
+
+
+def test_it_confirms_a_pending_booking_paid_in_full(session, student, operator):
+    booking = services.book(session=session, student=student)
+    payment = services.record_payment(booking, provider="cash", amount=booking.price, actor=operator)
+
+    assert (payment.status, payment.amount, payment.created_by) == (PaymentStatus.PAID, booking.price, operator)
+    booking.refresh_from_db()
+    assert booking.status == BookingStatus.CONFIRMED
+    assert booking.expires_at is None
+    assert seats(session) == 1
+    actions = list(booking.events.values_list("action", flat=True))
+    assert actions == ["booking.created", "payment.received", "booking.confirmed"]
+    assert booking.events.get(action="booking.confirmed").data["via"] == "payment"
+
+
+def test_it_waits_for_the_full_price_before_confirming(session, student):
+    booking = services.book(session=session, student=student)
+    services.record_payment(booking, provider="cash", amount=booking.price / 2)
+    assert Booking.objects.get(pk=booking.pk).status == BookingStatus.PENDING
+    services.record_payment(booking, provider="click", amount=booking.price / 2)
+    assert Booking.objects.get(pk=booking.pk).status == BookingStatus.CONFIRMED
+    assert services.paid_total(booking) == booking.price
+
+
+def test_it_records_a_provider_transaction_once(session, student):
+    booking = services.book(session=session, student=student)
+    first = services.record_payment(booking, provider="payme", amount=booking.price, provider_txn_id="tx-1")
+    again = services.record_payment(booking, provider="payme", amount=booking.price, provider_txn_id="tx-1")
+    assert first.pk == again.pk
+    assert Payment.objects.count() == 1
+
+
+def test_it_refuses_another_bookings_transaction(session, student):
+    booking = services.book(session=session, student=student)
+    other = services.book(session=session, student=StudentFactory())
+    services.record_payment(booking, provider="payme", amount=booking.price, provider_txn_id="tx-1")
+    with pytest.raises(BookingNotAllowed, match="another booking"):
+        services.record_payment(other, provider="payme", amount=other.price, provider_txn_id="tx-1")
+
+
+@pytest.mark.parametrize(("provider", "amount"), [("cash", 0), ("cash", -5), ("cash", "abc"), ("paypal", 10)])
+def test_it_refuses_bad_input_and_writes_nothing(session, student, provider, amount):
+    booking = services.book(session=session, student=student)
+    with pytest.raises(BookingNotAllowed):
+        services.record_payment(booking, provider=provider, amount=amount)
+    assert Payment.objects.count() == 0
+    assert Booking.objects.get(pk=booking.pk).status == BookingStatus.PENDING
+
+
+def test_it_gives_an_expired_booking_its_seat_back_when_one_is_free(session, student):
+    booking = services.book(session=session, student=student)
+    with time_machine.travel(booking.expires_at + timedelta(minutes=1)):
+        assert services.expire_due() == 1
+        assert seats(session) == 0
+        services.record_payment(booking, provider="click", amount=booking.price)
+
+    booking.refresh_from_db()
+    assert booking.status == BookingStatus.CONFIRMED
+    assert booking.cancel_reason == ""
+    assert not booking.needs_refund
+    assert seats(session) == 1
+    assert booking.events.get(action="booking.confirmed").data["reinstated"] is True
+
+
+def test_it_keeps_the_money_and_flags_a_refund_when_the_seat_is_gone(student):
+    session = SessionFactory(capacity=1)
+    booking = services.book(session=session, student=student)
+    with time_machine.travel(booking.expires_at + timedelta(minutes=1)):
+        services.expire_due()
+        services.book(session=session, student=StudentFactory())  # someone else took the seat
+        payment = services.record_payment(booking, provider="payme", amount=booking.price)
+
+    booking.refresh_from_db()
+    assert payment.status == PaymentStatus.PAID
+    assert (booking.status, booking.cancel_reason) == (BookingStatus.CANCELLED, CancelReason.EXPIRED)
+    assert booking.needs_refund
+    assert seats(session) == 1
+    assert booking.events.filter(action="booking.refund_due").exists()
+
+
+def test_it_flags_a_refund_for_a_payment_on_a_staff_cancelled_booking(session, student):
+    booking = services.book(session=session, student=student)
+    services.cancel(booking, reason=CancelReason.STAFF)
+    services.record_payment(booking, provider="cash", amount=Decimal("1000"))
+    booking.refresh_from_db()
+    assert booking.status == BookingStatus.CANCELLED
+    assert booking.needs_refund
+
+
+def test_it_only_records_money_for_a_confirmed_booking(session, student):
+    booking = services.book(session=session, student=student)
+    services.confirm(booking)
+    services.record_payment(booking, provider="cash", amount=booking.price)
+    booking.refresh_from_db()
+    assert booking.status == BookingStatus.CONFIRMED
+    assert booking.events.filter(action="booking.confirmed").count() == 1
+    assert seats(session) == 1

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+from unittest import mock
+
+import pytest
+from django.db import transaction
+
+from bookings import services
+from realtime import events
+from realtime.models import Notification
+from tests.factories import LessonFactory, SessionFactory, StudentFactory, TutorFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_it_sends_the_designed_envelope_to_each_group_after_commit(django_capture_on_commit_callbacks):
+    with mock.patch("realtime.events._deliver") as deliver:
+        with django_capture_on_commit_callbacks(execute=True):
+            message = events.publish("slot.updated", {"session": 1}, groups=["staff", "session.1", "staff"])
+    assert set(message) == {"type", "id", "at", "data"}
+    assert message["type"] == "slot.updated"
+    assert message["at"].endswith("Z")
+    deliver.assert_called_once_with([(message, ["staff", "session.1"])])
+
+
+def test_it_stores_a_notification_per_recipient():
+    people = [UserFactory(), UserFactory()]
+    events.publish("feedback.requested", {"summary": "Essay from Ali"}, groups=[], recipients=[*people, people[0].pk])
+    stored = Notification.objects.order_by("recipient_id")
+    assert [n.recipient_id for n in stored] == sorted(p.pk for p in people)
+    assert stored[0].title == "Feedback to review"
+    assert stored[0].message == "Essay from Ali"
+
+
+def test_it_refuses_an_unknown_event_type():
+    with pytest.raises(ValueError, match="Unknown event type"):
+        events.publish("booking.teleported", {}, groups=["staff"])
+
+
+def test_a_rolled_back_transaction_sends_nothing_and_stores_nothing(django_capture_on_commit_callbacks):
+    tutor = TutorFactory()
+    session = SessionFactory(product=LessonFactory(), tutor=tutor)
+    with mock.patch("realtime.events._deliver") as deliver, django_capture_on_commit_callbacks(execute=True):
+        with transaction.atomic():
+            services.book(session=session, student=StudentFactory())
+            transaction.set_rollback(True)
+    deliver.assert_not_called()
+    assert not Notification.objects.exists()
+
+
+def test_a_broken_channel_layer_never_breaks_the_booking(django_capture_on_commit_callbacks, caplog):
+    class BrokenLayer:
+        async def group_send(self, group, message):
+            raise ConnectionError("redis is down")
+
+    session = SessionFactory()
+    with mock.patch("realtime.events.get_channel_layer", return_value=BrokenLayer()):
+        with django_capture_on_commit_callbacks(execute=True):
+            booking = services.book(session=session, student=StudentFactory())
+    assert booking.pk is not None
+    assert "Could not deliver" in caplog.text
