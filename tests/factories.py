@@ -12,6 +12,7 @@ from backoffice.models import Role, User
 from bookings.models import (
     Booking,
     BookingStatus,
+    CancelReason,
     FeedbackKind,
     FeedbackRequest,
     Product,
@@ -100,6 +101,30 @@ def confirmed_booking(*, session: Session | None = None, student: User | None = 
     booking = services.book(session=session or SessionFactory(), student=student or StudentFactory())
     if booking.status == BookingStatus.PENDING:
         booking = services.confirm(booking)
+    return booking
+
+
+def booking_in(status: str, *, session: Session | None = None, student: User | None = None) -> Booking:
+    """A booking brought to ``status`` through the services, as it happens for real.
+
+    Completed and no-show need a started session, and book() refuses those: the clock is moved
+    just past the start for that one step.
+    """
+    import time_machine
+
+    from bookings import services
+
+    session = session or SessionFactory()
+    booking = services.book(session=session, student=student or StudentFactory())
+    if status == BookingStatus.CANCELLED:
+        return services.cancel(booking, reason=CancelReason.STAFF)
+    if status != BookingStatus.PENDING and booking.status == BookingStatus.PENDING:
+        booking = services.confirm(booking)
+    if status in (BookingStatus.COMPLETED, BookingStatus.NO_SHOW):
+        finish = services.complete if status == BookingStatus.COMPLETED else services.mark_no_show
+        with time_machine.travel(session.starts_at + timedelta(minutes=1), tick=False):
+            booking = finish(booking)
+    assert booking.status == status, f"could not bring a booking to {status}"
     return booking
 
 

@@ -142,7 +142,7 @@ class Booking(models.Model):
         """``12 h 30 min`` for a pending booking, empty otherwise."""
         left = self.time_left
         if not left:
-            return ""
+            return "under 1 min" if self.status == BookingStatus.PENDING and not self.is_expired else ""
         hours, minutes = divmod(int(left.total_seconds() // 60), 60)
         return f"{hours} h {minutes} min" if hours else f"{minutes} min"
 

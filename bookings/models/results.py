@@ -18,7 +18,7 @@ HALF = Decimal("0.5")
 def ielts_overall(scores: list[Decimal]) -> Decimal:
     """Mean of the four bands rounded to the nearest half band; .25 rounds up to .5, .75 up to the next band."""
     mean = sum(scores, Decimal(0)) / len(scores)
-    return (mean * 2).quantize(Decimal(1), rounding=ROUND_HALF_UP) / 2
+    return ((mean * 2).quantize(Decimal(1), rounding=ROUND_HALF_UP) / 2).quantize(Decimal("0.1"))
 
 
 def validate_band(value: Decimal | None) -> None:

@@ -12,14 +12,8 @@ from django.db import transaction
 from bookings.errors import BookingNotAllowed
 from bookings.models import BookingStatus, TestResult
 from bookings.models.results import SUB_SCORES
-from bookings.services._common import (
-    change_status,
-    fresh,
-    log_event,
-    publish_booking,
-    release_seats,
-)
-from bookings.services.reminders import cancel_pending_reminders
+from bookings.services._common import fresh, log_event
+from bookings.services.transitions import _copy_state, _finish
 from realtime.events import publish, staff_group
 
 
@@ -60,11 +54,7 @@ def record_result(
             overall=str(result.overall),
         )
         if current.status == BookingStatus.CONFIRMED:
-            change_status(current, allowed=[BookingStatus.CONFIRMED], to=BookingStatus.COMPLETED)
-            release_seats(current.session_id)
-            cancel_pending_reminders([current.pk])
-            log_event(current, "booking.completed", actor=actor, via="result")
-            publish_booking("booking.completed", current, via="result")
+            _finish(current, to=BookingStatus.COMPLETED, actor=actor, action="booking.completed", via="result")
         publish(
             "result.published",
             {
@@ -76,6 +66,8 @@ def record_result(
             },
             groups=[staff_group()],
         )
+    _copy_state(current, booking)
+    booking.has_result = True
     return result
 
 

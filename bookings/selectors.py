@@ -1,0 +1,140 @@
+"""Read-only queries: statistics for students, for their detail and list pages.
+
+Nothing here writes. Every function runs a fixed number of queries, whatever the number of rows:
+the per-student figures are correlated subqueries, so they compose with other annotations (a
+join to bookings for one figure would otherwise multiply the rows another figure counts).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from django.db.models import (
+    Avg,
+    Count,
+    Func,
+    IntegerField,
+    Max,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
+from django.db.models.functions import Coalesce, Round
+from django.utils import timezone
+
+from backoffice.models import User
+from bookings.models import Booking, BookingStatus, FeedbackRequest, TestResult
+
+ONE_DECIMAL = Decimal("0.1")
+
+
+@dataclass(frozen=True)
+class StudentStats:
+    total_tests: int  # results recorded on the student's bookings
+    average_overall: Decimal | None  # mean overall band, one decimal; None without a scored result
+    best_overall: Decimal | None
+    upcoming: int  # confirmed (paid) bookings whose session starts in the future
+    upcoming_pending: int  # pending (unpaid) ones, still to be paid
+
+
+@dataclass(frozen=True)
+class FeedbackStats:
+    total: int  # writing and speaking submissions sent for feedback
+    completed: int
+    average_score: Decimal | None  # mean score of the completed ones, one decimal; None when none
+
+    @property
+    def open(self) -> int:
+        return self.total - self.completed
+
+
+def one_decimal(value: Any) -> Decimal | None:
+    """A database average as a Decimal with one decimal place (half up), or None."""
+    if value is None:
+        return None
+    return Decimal(str(value)).quantize(ONE_DECIMAL, rounding=ROUND_HALF_UP)
+
+
+def _per_student(queryset: QuerySet, student_field: str, aggregate: Func) -> Subquery:
+    """One aggregate over ``queryset`` for the student of the outer row."""
+    return Subquery(
+        queryset.filter(**{student_field: OuterRef("pk")})
+        .order_by()
+        .values(student_field)
+        .annotate(value=aggregate)
+        .values("value")
+    )
+
+
+def _result_annotations() -> dict[str, Any]:
+    results = TestResult.objects.all()
+    student = "booking__student"
+    return {
+        "total_tests": Coalesce(
+            _per_student(results, student, Count("pk")),
+            Value(0),
+            output_field=IntegerField(),
+        ),
+        # Rounded in the database so list pages and student_stats() show the same figure
+        # (ROUND is half away from zero on PostgreSQL and SQLite; bands are never negative).
+        "average_overall": _per_student(results, student, Round(Avg("overall"), 1)),
+        "best_overall": _per_student(results, student, Max("overall")),
+    }
+
+
+def _upcoming_annotations(now: datetime) -> dict[str, Any]:
+    future = Booking.objects.filter(session__starts_at__gt=now)
+
+    def count(status: str) -> Coalesce:
+        return Coalesce(
+            _per_student(future.filter(status=status), "student", Count("pk")),
+            Value(0),
+            output_field=IntegerField(),
+        )
+
+    return {
+        "upcoming": count(BookingStatus.CONFIRMED),
+        "upcoming_pending": count(BookingStatus.PENDING),
+    }
+
+
+def students_with_stats() -> QuerySet[User]:
+    """Students annotated with ``total_tests``, ``average_overall`` and ``best_overall``; one query."""
+    return User.objects.students().annotate(**_result_annotations())
+
+
+def student_stats(student: User, *, now: datetime | None = None) -> StudentStats:
+    """Results and upcoming bookings of one student, in one query."""
+    now = now or timezone.now()
+    row = (
+        User.objects.filter(pk=student.pk)
+        .annotate(**_result_annotations(), **_upcoming_annotations(now))
+        .values("total_tests", "average_overall", "best_overall", "upcoming", "upcoming_pending")
+        .get()
+    )
+    return StudentStats(
+        total_tests=row["total_tests"],
+        average_overall=one_decimal(row["average_overall"]),
+        best_overall=one_decimal(row["best_overall"]),
+        upcoming=row["upcoming"],
+        upcoming_pending=row["upcoming_pending"],
+    )
+
+
+def feedback_stats(student: User) -> FeedbackStats:
+    """The student's feedback requests: how many, how many completed, their mean score; one query."""
+    row = FeedbackRequest.objects.filter(student=student).aggregate(
+        submissions=Count("pk"),
+        done=Count("pk", filter=Q(completed=True)),
+        average=Round(Avg("score", filter=Q(completed=True)), 1),
+    )
+    return FeedbackStats(
+        total=row["submissions"],
+        completed=row["done"],
+        average_score=one_decimal(row["average"]),
+    )
