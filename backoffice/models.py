@@ -73,6 +73,8 @@ class User(AbstractUser):
         super().clean_fields(exclude=exclude)
 
     def save(self, *args, **kwargs) -> None:
+        if self.is_superuser and self.role == Role.STUDENT:
+            self.role = Role.MANAGER  # `createsuperuser` knows nothing of roles
         # Staff roles log into the back office; students never do.
         self.is_staff = self.is_superuser or self.role in STAFF_ROLES
         if not self.username:

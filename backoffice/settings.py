@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from django.urls import reverse_lazy
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -213,4 +214,125 @@ UNFOLD = {
     "SITE_SYMBOL": "event_seat",
     "SHOW_HISTORY": True,
     "SHOW_VIEW_ON_SITE": False,
+    "SIDEBAR": {
+        "show_search": True,
+        "show_all_applications": True,
+        # Each link shows only to people whose permissions let them open it (staff groups are
+        # set up in backoffice.roles); icons are Material Symbols names.
+        "navigation": [
+            {
+                "items": [
+                    {"title": "Dashboard", "icon": "dashboard", "link": reverse_lazy("admin:index")},
+                ],
+            },
+            {
+                "title": "Schedule",
+                "separator": True,
+                "items": [
+                    {
+                        "title": "Sessions",
+                        "icon": "event",
+                        "link": reverse_lazy("admin:bookings_session_changelist"),
+                        "permission": lambda request: request.user.has_perm("bookings.view_session"),
+                    },
+                    {
+                        "title": "Tutors",
+                        "icon": "school",
+                        "link": reverse_lazy("admin:bookings_tutor_changelist"),
+                        "permission": lambda request: request.user.has_perm("bookings.view_tutor"),
+                    },
+                    {
+                        "title": "Availability",
+                        "icon": "schedule",
+                        "link": reverse_lazy("admin:bookings_availability_changelist"),
+                        "permission": lambda request: request.user.has_perm("bookings.view_availability"),
+                    },
+                    {
+                        "title": "Date exceptions",
+                        "icon": "event_busy",
+                        "link": reverse_lazy("admin:bookings_dateexception_changelist"),
+                        "permission": lambda request: request.user.has_perm("bookings.view_dateexception"),
+                    },
+                    {
+                        "title": "Products",
+                        "icon": "inventory_2",
+                        "link": reverse_lazy("admin:bookings_product_changelist"),
+                        "permission": lambda request: request.user.has_perm("bookings.view_product"),
+                    },
+                ],
+            },
+            {
+                "title": "Bookings",
+                "separator": True,
+                "items": [
+                    {
+                        "title": "Bookings",
+                        "icon": "confirmation_number",
+                        "link": reverse_lazy("admin:bookings_booking_changelist"),
+                        "permission": lambda request: request.user.has_perm("bookings.view_booking"),
+                    },
+                    {
+                        "title": "Payments",
+                        "icon": "payments",
+                        "link": reverse_lazy("admin:bookings_payment_changelist"),
+                        "permission": lambda request: request.user.has_perm("bookings.view_payment"),
+                    },
+                    {
+                        "title": "Reminders",
+                        "icon": "alarm",
+                        "link": reverse_lazy("admin:bookings_reminder_changelist"),
+                        "permission": lambda request: request.user.has_perm("bookings.view_reminder"),
+                    },
+                ],
+            },
+            {
+                "title": "Results",
+                "separator": True,
+                "items": [
+                    {
+                        "title": "Results",
+                        "icon": "grading",
+                        "link": reverse_lazy("admin:bookings_testresult_changelist"),
+                        "permission": lambda request: request.user.has_perm("bookings.view_testresult"),
+                    },
+                    {
+                        "title": "Feedback",
+                        "icon": "rate_review",
+                        "link": reverse_lazy("admin:bookings_feedbackrequest_changelist"),
+                        "permission": lambda request: request.user.has_perm("bookings.view_feedbackrequest"),
+                    },
+                ],
+            },
+            {
+                "title": "People",
+                "separator": True,
+                "items": [
+                    {
+                        "title": "Users",
+                        "icon": "people",
+                        "link": reverse_lazy("admin:backoffice_user_changelist"),
+                        "permission": lambda request: request.user.has_perm("backoffice.view_user"),
+                    },
+                ],
+            },
+            {
+                "title": "System",
+                "separator": True,
+                "items": [
+                    {
+                        "title": "Notifications",
+                        "icon": "notifications",
+                        "link": reverse_lazy("admin:realtime_notification_changelist"),
+                        "permission": lambda request: request.user.has_perm("realtime.view_notification"),
+                    },
+                    {
+                        "title": "Groups",
+                        "icon": "group",
+                        "link": reverse_lazy("admin:auth_group_changelist"),
+                        "permission": lambda request: request.user.has_perm("auth.view_group"),
+                    },
+                ],
+            },
+        ],
+    },
 }

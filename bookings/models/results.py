@@ -77,6 +77,8 @@ class TestResult(models.Model):
 
     @property
     def scoring(self) -> str:
+        if self.booking_id is None:
+            return Scoring.NONE  # no booking chosen yet: the form reports that field's own error
         return self.booking.session.product.scoring
 
     def sub_scores(self) -> dict[str, Decimal | None]:

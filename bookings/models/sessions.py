@@ -71,6 +71,16 @@ class Session(models.Model):
         who = f" · {self.tutor}" if self.tutor_id else ""
         return f"{self.product} · {local:%a %d %b %Y %H:%M}{who}"
 
+    def save(self, *args, **kwargs) -> None:
+        # seats_taken belongs to the booking services' conditional UPDATEs. A plain save() of an
+        # instance read a moment ago would write its stale count back and lose a booking made
+        # meanwhile, so an existing row is saved without it unless a caller names it explicitly.
+        if not self._state.adding and kwargs.get("update_fields") is None and not kwargs.get("force_insert"):
+            kwargs["update_fields"] = [
+                f.attname for f in self._meta.concrete_fields if not f.primary_key and f.name != "seats_taken"
+            ]
+        super().save(*args, **kwargs)
+
     @property
     def seats_left(self) -> int:
         return max(self.capacity - self.seats_taken, 0)

@@ -91,7 +91,7 @@ def _book(
     expires_at = None
     if status == BookingStatus.PENDING:
         # An unpaid seat is released after the payment window, and never later than the start.
-        expires_at = keep_expires_at or min(now + timedelta(hours=product.payment_window_hours), session.starts_at)
+        expires_at = min(keep_expires_at or now + timedelta(hours=product.payment_window_hours), session.starts_at)
     booking = Booking.objects.create(
         student=student,
         session=session,

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 
 from bookings.errors import BookingNotAllowed
 from bookings.models import BookingStatus, TestResult
@@ -35,7 +36,13 @@ def record_result(
                 f"Booking {current.reference} is {current.get_status_display().lower()}: only a confirmed or "
                 "completed booking can get a result."
             )
-        result = TestResult(booking=current, created_by=actor if getattr(actor, "pk", None) else None)
+        if not current.session.has_started:
+            raise BookingNotAllowed(f"{current.session} has not started yet: there is no result to record.")
+        result = TestResult(
+            booking=current,
+            created_by=actor if getattr(actor, "pk", None) else None,
+            test_date=timezone.localdate(current.session.starts_at),
+        )
         for name, value in scores.items():
             setattr(result, name, None if value in (None, "") else Decimal(str(value)))
         if test_date is not None:

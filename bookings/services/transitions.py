@@ -72,6 +72,9 @@ def cancel(booking: Booking, *, reason: str, actor: Any = None, override_policy:
     with transaction.atomic():
         current = fresh(booking)
         data: dict[str, Any] = {}
+        if reason == CancelReason.EXPIRED and current.status in SEAT_HOLDING and not current.is_expired:
+            # Expiry is the system's verdict on an unpaid deadline, not a reason staff can pick.
+            raise BookingNotAllowed(f"Booking {current.reference} has not passed its payment deadline.")
         if reason == CancelReason.STUDENT and current.status in SEAT_HOLDING:
             data = _check_policy(current, actor=actor, override=override_policy)
         _cancel(current, reason=reason, actor=actor, **data)
@@ -129,6 +132,12 @@ def reschedule(booking: Booking, *, to_session: Session, actor: Any = None) -> B
                 )
             if to_session.pk == old.session_id:
                 raise BookingNotAllowed(f"Booking {old.reference} is already in that session.")
+            if to_session.product_id != old.session.product_id:
+                # The price and the payment were for this product; a different one is a new booking.
+                raise BookingNotAllowed(
+                    f"Booking {old.reference} is for {old.session.product}: it can only move to another "
+                    f"{old.session.product} session."
+                )
             previous_status, previous_expiry = old.status, old.expires_at
             _cancel(old, reason=CancelReason.RESCHEDULED, actor=actor)
             new = _book(

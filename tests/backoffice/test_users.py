@@ -80,3 +80,9 @@ def test_the_migration_creates_groups_with_sensible_permissions():
     assert "change_product" not in perms["Operators"]
     assert {"view_session", "view_booking", "add_testresult", "change_feedbackrequest"} <= perms["Tutors"]
     assert not {"add_booking", "change_booking", "view_payment", "view_user"} & perms["Tutors"]
+
+
+def test_a_superuser_is_a_manager():
+    user = User.objects.create_superuser("root", "root@example.uz", "pw-12345-long")
+    assert (user.role, user.is_staff) == (Role.MANAGER, True)
+    assert list(user.groups.values_list("name", flat=True)) == ["Managers"]

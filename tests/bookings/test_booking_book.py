@@ -166,3 +166,12 @@ def test_it_fills_the_session_exactly_to_capacity():
         services.book(session=session, student=StudentFactory())
     session.refresh_from_db()
     assert (session.seats_taken, session.seats_left) == (3, 0)
+
+
+def test_saving_a_stale_session_never_writes_its_seat_count_back(session, student):
+    stale = Session.objects.get(pk=session.pk)
+    services.book(session=session, student=student)
+    stale.room = "Hall B"
+    stale.save()
+    fresh = Session.objects.get(pk=session.pk)
+    assert (fresh.room, fresh.seats_taken) == ("Hall B", 1)

@@ -135,8 +135,18 @@ def test_it_does_not_apply_the_policy_to_staff_cancellations(student):
     assert booking.status == BookingStatus.CANCELLED
 
 
-def test_it_records_an_expiry_as_booking_expired(session, student):
+def test_it_records_an_expiry_as_booking_expired_once_the_deadline_has_passed(session, student):
     booking = services.book(session=session, student=student)
-    services.cancel(booking, reason=CancelReason.EXPIRED)
+    with pytest.raises(BookingNotAllowed, match="payment deadline"):
+        services.cancel(booking, reason=CancelReason.EXPIRED)
+    with time_machine.travel(booking.expires_at + timedelta(seconds=1)):
+        services.cancel(booking, reason=CancelReason.EXPIRED)
     assert booking.events.last().action == "booking.expired"
     assert booking.is_expired
+
+
+def test_it_never_expires_a_confirmed_booking(session, student):
+    booking = services.book(session=session, student=student)
+    services.confirm(booking)
+    with pytest.raises(BookingNotAllowed, match="payment deadline"):
+        services.cancel(booking, reason=CancelReason.EXPIRED)

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 from bookings import services
 from bookings.errors import AlreadyBooked, BookingNotAllowed, InvalidTransition, SessionFull
 from bookings.models import Booking, BookingStatus, CancelReason, Session
-from tests.factories import SessionFactory, StudentFactory
+from tests.factories import LessonFactory, SessionFactory, StudentFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -16,7 +19,7 @@ def seats(session) -> int:
 
 def test_it_moves_the_seat_and_links_the_new_booking(session, student, operator):
     booking = services.book(session=session, student=student)
-    target = SessionFactory(capacity=2)
+    target = SessionFactory(product=session.product, capacity=2)
 
     new = services.reschedule(booking, to_session=target, actor=operator)
 
@@ -36,7 +39,7 @@ def test_it_moves_the_seat_and_links_the_new_booking(session, student, operator)
 def test_it_keeps_a_confirmed_booking_confirmed(session, student):
     booking = services.book(session=session, student=student)
     services.record_payment(booking, provider="cash", amount=booking.price)
-    new = services.reschedule(booking, to_session=SessionFactory())
+    new = services.reschedule(booking, to_session=SessionFactory(product=session.product))
     assert new.status == BookingStatus.CONFIRMED
     assert new.expires_at is None
     assert services.paid_total(new) == booking.price
@@ -44,7 +47,7 @@ def test_it_keeps_a_confirmed_booking_confirmed(session, student):
 
 def test_it_fails_whole_when_the_target_is_full(session, student):
     booking = services.book(session=session, student=student)
-    target = SessionFactory(capacity=1)
+    target = SessionFactory(product=session.product, capacity=1)
     services.book(session=target, student=StudentFactory())
 
     with pytest.raises(SessionFull):
@@ -61,7 +64,7 @@ def test_it_refuses_a_booking_that_holds_no_seat(session, student):
     booking = services.book(session=session, student=student)
     services.cancel(booking, reason=CancelReason.STAFF)
     with pytest.raises(InvalidTransition):
-        services.reschedule(booking, to_session=SessionFactory())
+        services.reschedule(booking, to_session=SessionFactory(product=session.product))
 
 
 def test_it_refuses_the_same_session(session, student):
@@ -73,10 +76,25 @@ def test_it_refuses_the_same_session(session, student):
 
 def test_it_refuses_a_session_where_the_student_is_already_booked(session, student):
     booking = services.book(session=session, student=student)
-    target = SessionFactory()
+    target = SessionFactory(product=session.product)
     services.book(session=target, student=student)
     with pytest.raises(AlreadyBooked):
         services.reschedule(booking, to_session=target)
     booking.refresh_from_db()
     assert booking.status == BookingStatus.PENDING
     assert (seats(session), seats(target)) == (1, 1)
+
+
+def test_it_keeps_the_deadline_but_never_past_the_new_start(session, student):
+    booking = services.book(session=session, student=student)  # session in 3 days: 24 h to pay
+    soon = SessionFactory(product=session.product, starts_at=timezone.now().replace(microsecond=0) + timedelta(hours=5))
+    new = services.reschedule(booking, to_session=soon)
+    assert new.expires_at == soon.starts_at
+
+
+def test_it_refuses_a_session_of_another_product(session, student):
+    booking = services.book(session=session, student=student)
+    with pytest.raises(BookingNotAllowed, match="can only move to another"):
+        services.reschedule(booking, to_session=SessionFactory(product=LessonFactory()))
+    booking.refresh_from_db()
+    assert booking.status == BookingStatus.PENDING

@@ -156,7 +156,8 @@ def test_it_stops_counting_a_booking_once_its_session_has_started(student) -> No
 
 def test_it_does_not_count_completed_bookings_as_upcoming(student) -> None:
     booking = confirmed_booking(student=student)
-    services.record_result(booking, scores=bands("6.5"))
+    with time_machine.travel(booking.session.starts_at + timedelta(hours=3)):
+        services.record_result(booking, scores=bands("6.5"))
 
     stats = student_stats(student)
 

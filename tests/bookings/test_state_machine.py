@@ -38,7 +38,7 @@ def run(action: str, booking: Booking) -> None:
     elif action == "cancel":
         services.cancel(booking, reason=CancelReason.STAFF)
     elif action == "reschedule":
-        services.reschedule(booking, to_session=SessionFactory())
+        services.reschedule(booking, to_session=SessionFactory(product=booking.session.product))
     elif action == "complete":
         with time_machine.travel(after_start):
             services.complete(booking)

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+import time_machine
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from bookings import services
 from bookings.errors import BookingNotAllowed
@@ -266,9 +269,26 @@ def test_it_sets_has_result_again_after_all_results_were_deleted(booking: Bookin
 
 
 @pytest.fixture
-def tutor_booking(db) -> Booking:
+def tutor_booking(db):
+    """A confirmed booking, with the clock moved to just after its sitting ended."""
     session = SessionFactory(capacity=5, tutor=TutorFactory())
-    return confirmed_booking(session=session)
+    booking = confirmed_booking(session=session)
+    with time_machine.travel(session.ends_at + timedelta(minutes=30)):
+        yield booking
+
+
+@pytest.mark.django_db
+def test_it_refuses_a_result_before_the_session_has_started(session, student) -> None:
+    booking = confirmed_booking(session=session, student=student)
+    with pytest.raises(BookingNotAllowed, match="has not started"):
+        services.record_result(booking, scores=scores("6.0", "6.0", "6.0", "6.0"))
+    assert not TestResult.objects.exists()
+
+
+@pytest.mark.django_db
+def test_it_dates_the_result_on_the_day_of_the_sitting(tutor_booking: Booking) -> None:
+    result = services.record_result(tutor_booking, scores=scores("6.0", "6.0", "6.0", "6.0"))
+    assert result.test_date == timezone.localdate(tutor_booking.session.starts_at)
 
 
 @pytest.mark.django_db

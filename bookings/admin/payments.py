@@ -1,0 +1,92 @@
+"""Payments. Money is recorded through services.record_payment, which also confirms the booking."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.http import HttpRequest
+from unfold.admin import ModelAdmin
+from unfold.decorators import display
+
+from bookings import services
+from bookings.admin.base import (
+    PAYMENT_STATUS_COLOURS,
+    ReadOnlyChangeMixin,
+    ServiceAddMixin,
+    ServiceForm,
+    money,
+    student_search_fields,
+)
+from bookings.models import Payment
+
+
+class PaymentAddForm(ServiceForm):
+    class Meta:
+        model = Payment
+        fields = ("booking", "provider", "amount", "provider_txn_id")
+        help_texts = {
+            "amount": "Once the booking's price is covered, a pending booking is confirmed.",
+            "provider_txn_id": "The provider's transaction id, if any (recording it twice is harmless).",
+        }
+
+    def perform(self) -> Payment:
+        return services.record_payment(
+            self.cleaned_data["booking"],
+            provider=self.cleaned_data["provider"],
+            amount=self.cleaned_data["amount"],
+            actor=self.actor,
+            provider_txn_id=self.cleaned_data.get("provider_txn_id") or None,
+        )
+
+
+@admin.register(Payment)
+class PaymentAdmin(ServiceAddMixin, ReadOnlyChangeMixin, ModelAdmin):
+    add_form = PaymentAddForm
+    list_display = ("created_at", "booking", "student", "provider", "amount_display", "status_badge", "provider_txn_id")
+    list_select_related = ("booking__student",)
+    list_filter = ("status", "provider")
+    search_fields = ("booking__reference", "provider_txn_id", *student_search_fields("booking__student"))
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+    autocomplete_fields = ("booking",)
+
+    add_fieldsets = ((None, {"fields": ("booking", "provider", "amount", "provider_txn_id")}),)
+    fieldsets = (
+        (None, {"fields": ("booking", "provider", "amount_display", "status")}),
+        (
+            "Provider",
+            {"fields": ("provider_txn_id", "provider_state", "provider_created_at", "performed_at", "cancelled_at")},
+        ),
+        ("Record", {"fields": ("created_by", "created_at", "raw_log")}),
+    )
+    readonly_fields = (
+        "booking",
+        "provider",
+        "amount_display",
+        "status",
+        "provider_txn_id",
+        "provider_state",
+        "provider_created_at",
+        "performed_at",
+        "cancelled_at",
+        "created_by",
+        "created_at",
+        "raw_log",
+    )
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Payment | None = None) -> tuple[str, ...]:
+        return self.readonly_fields if obj is not None else ()
+
+    def has_delete_permission(self, request: HttpRequest, obj: Payment | None = None) -> bool:
+        return request.user.is_superuser
+
+    @display(description="Student", ordering="booking__student__last_name")
+    def student(self, obj: Payment) -> str:
+        return str(obj.booking.student)
+
+    @display(description="Amount", ordering="amount")
+    def amount_display(self, obj: Payment) -> str:
+        return money(obj.amount, obj.currency)
+
+    @display(description="Status", ordering="status", label=PAYMENT_STATUS_COLOURS)
+    def status_badge(self, obj: Payment) -> tuple[str, str]:
+        return obj.status, obj.get_status_display()

@@ -1,0 +1,642 @@
+"""Load a believable demo centre: staff logins, products, tutors, a month of sessions, students, bookings.
+
+Upcoming bookings are made through ``bookings.services`` exactly as the desk would make them.
+History (sessions that have started) cannot be booked any more, so it is written directly, but
+to the same rules: a seat is counted only for pending and confirmed bookings, every booking has
+its event history, paid bookings have a payment, and results are real ``TestResult`` rows.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.db.models import Count
+from django.utils import timezone
+
+from backoffice.models import Role, User
+from bookings import services
+from bookings.models import (
+    SEAT_HOLDING,
+    Availability,
+    Booking,
+    BookingEvent,
+    BookingSource,
+    BookingStatus,
+    CancellationPolicy,
+    CancelReason,
+    DateException,
+    ExceptionKind,
+    FeedbackKind,
+    FeedbackRequest,
+    Payment,
+    PaymentMethod,
+    PaymentStatus,
+    Product,
+    ProductKind,
+    Scoring,
+    Session,
+    SessionSource,
+    SessionStatus,
+    TestResult,
+    Tutor,
+)
+
+PASSWORD = "seatdesk-demo"
+SEED = 2026
+CENTRE_TZ = ZoneInfo("Asia/Tashkent")
+PAST_DAYS = 14
+FUTURE_DAYS = 21
+STUDENT_COUNT = 50
+SEED_DATA = {"source": "seed"}
+
+# username, first name, last name, role, phone
+STAFF = (
+    ("manager", "Bekzod", "Tursunov", Role.MANAGER, "+998903174258"),
+    ("operator", "Dilnoza", "Rashidova", Role.OPERATOR, "+998935520614"),
+    ("aziza", "Aziza", "Karimova", Role.TUTOR, "+998971186203"),
+    ("james", "James", "Whitfield", Role.TUTOR, "+998909447312"),
+)
+TUTOR_PROFILES = {
+    "aziza": {
+        "timezone": "Asia/Tashkent",
+        "auto_confirm": False,
+        "cancellation_policy": CancellationPolicy.MODERATE,
+        "min_notice_hours": 12,
+    },
+    # Teaches online from London and confirms at once; students pay him by Click.
+    "james": {
+        "timezone": "Europe/London",
+        "auto_confirm": True,
+        "cancellation_policy": CancellationPolicy.FLEXIBLE,
+        "min_notice_hours": 24,
+    },
+}
+PRODUCT_FIELDS = ("name", "kind", "duration_minutes", "default_capacity", "price", "payment_window_hours", "scoring")
+PRODUCTS = {
+    "IELTS-MOCK": ("IELTS mock test (paper-based)", ProductKind.EXAM, 180, 30, 350_000, 24, Scoring.IELTS_BAND),
+    # One examiner, one candidate: an unpaid hold is released after 3 hours so the slot goes back on sale.
+    "IELTS-SPEAKING": ("IELTS speaking mock (1:1)", ProductKind.EXAM, 20, 1, 120_000, 3, Scoring.IELTS_BAND),
+    "GE-LESSON": ("General English lesson (1:1)", ProductKind.LESSON, 60, 1, 150_000, 24, Scoring.NONE),
+    "WRITING-CHECK": ("Writing clinic (small group, free)", ProductKind.LESSON, 60, 4, 0, 24, Scoring.NONE),
+}
+MOCK_WEEKDAYS = (2, 5)  # Wednesday and Saturday
+# Bookings per upcoming mock after the first (which sells out); the rest get two.
+MOCK_FILL = {1: 18, 2: 12, 3: 8, 4: 5}
+AZIZA_HOURS = (9, 10, 11, 12, 14, 15, 16, 17)  # inside her 09–13 and 14–18 windows
+JAMES_HOURS = (10, 11, 12, 13, 14)  # London time; 15:00 is the writing clinic on Tue/Thu
+
+MALE_NAMES = (  # noqa: SIM905 -- a word list reads better than a column of quoted names
+    "Jasur Sardor Otabek Javohir Doston Sherzod Ulugbek Timur Akmal Farrukh Shohruh Islom Azizbek "
+    "Bobur Jamshid Sanjar Diyorbek Rustam Elyor Abdulloh"
+).split()
+FEMALE_NAMES = (  # noqa: SIM905 -- a word list reads better than a column of quoted names
+    "Madina Sevara Nilufar Malika Shahnoza Gulnoza Kamola Dildora Zarina Mohinur Sabina Feruza "
+    "Nodira Munisa Laylo Yulduz Ziyoda Charos Rayhona Durdona"
+).split()
+SURNAMES = (  # noqa: SIM905 -- a word list reads better than a column of quoted names
+    "Karimov Yusupov Abdullayev Aliyev Nazarov Ergashev Mirzayev Kholmatov Saidov Rahimov Umarov "
+    "Ismoilov Sobirov Qodirov Hamidov Mahmudov Normatov Jurayev Usmonov Azimov Zakirov Fayzullayev"
+).split()
+MOBILE_CODES = ("90", "91", "93", "94", "95", "97", "98", "99")
+
+WRITING_TASKS = (
+    "Task 2: Some people think university education should be free for everyone. Discuss both views.",
+    "Task 2: More people live alone nowadays. Is this a positive or negative development?",
+    "Task 1: The chart shows internet access in Uzbek households, 2010–2020. Summarise the information.",
+    "Task 2: Private cars are increasing in many cities. What problems does this cause? Suggest solutions.",
+)
+SPEAKING_TASKS = (
+    "Part 2: Describe a place in your city that you like to visit.",
+    "Part 2: Describe a person who has influenced you.",
+    "Part 3: Tourism and its effect on local communities.",
+)
+COMMENTS = (
+    "Clear position and good paragraphing. Work on linking words and article use (a/the).",
+    "Ideas are relevant but under-developed: give one concrete example per body paragraph.",
+    "Good range of vocabulary; watch subject–verb agreement and run-on sentences.",
+    "Fluent, with natural hesitation. Extend Part 3 answers with reasons and consequences.",
+    "Pronunciation is clear; intonation is flat in longer turns. Practise stressing key words.",
+)
+
+
+def local(day: date, hour: int, minute: int = 0, *, tz: ZoneInfo) -> datetime:
+    """A wall-clock time in ``tz`` as an aware UTC datetime, which is how Session stores it."""
+    return datetime.combine(day, time(hour, minute), tzinfo=tz).astimezone(UTC)
+
+
+def next_weekday(start: date, weekdays: tuple[int, ...]) -> date:
+    day = start
+    while day.weekday() not in weekdays:
+        day += timedelta(days=1)
+    return day
+
+
+def ensure_staff() -> dict[str, User]:
+    """Create the demo logins if missing and reset their role and password, so the documented logins work."""
+    users: dict[str, User] = {}
+    for username, first_name, last_name, role, phone in STAFF:
+        user = User.objects.filter(username=username).first()
+        if user is None:
+            user = User(
+                username=username,
+                first_name=first_name,
+                last_name=last_name,
+                email=f"{first_name}.{last_name}@seatdesk.uz".lower(),
+                phone=phone,
+            )
+        user.role = role
+        user.is_active = True
+        user.is_superuser = False  # the demo manager shows what the Managers group can do, no more
+        user.set_password(PASSWORD)
+        user.save()  # save() derives is_staff from the role; a signal puts the user in the role's group
+        users[username] = user
+        if username in TUTOR_PROFILES:
+            Tutor.objects.get_or_create(user=user, defaults=TUTOR_PROFILES[username])
+    return users
+
+
+@dataclass
+class PastBooking:
+    """A booking of a session that has already started: planned in memory, then inserted in bulk."""
+
+    booking: Booking
+    events: list[tuple[datetime, str, User | None, dict[str, Any]]] = field(default_factory=list)
+    payment: Payment | None = None
+    result: tuple[datetime, dict[str, Decimal]] | None = None
+
+    @property
+    def holds_seat(self) -> bool:
+        return self.booking.status in SEAT_HOLDING
+
+
+class DemoCentre:
+    """Builds the demo data in one pass; ``rng`` is the only source of variety, so runs are repeatable."""
+
+    def __init__(self, *, now: datetime, rng: random.Random) -> None:
+        self.now = now
+        self.rng = rng
+        self.today = timezone.localtime(now, CENTRE_TZ).date()
+        self.busy: dict[int, list[tuple[datetime, datetime]]] = {}
+        self.ability: dict[int, float] = {}
+
+    def build(self) -> None:
+        staff = ensure_staff()
+        self.manager, self.operator = staff["manager"], staff["operator"]
+        self.aziza = Tutor.objects.select_related("user").get(user=staff["aziza"])
+        self.james = Tutor.objects.select_related("user").get(user=staff["james"])
+        self.products = {
+            code: Product.objects.get_or_create(code=code, defaults=dict(zip(PRODUCT_FIELDS, row, strict=True)))[0]
+            for code, row in PRODUCTS.items()
+        }
+        self.mock = self.products["IELTS-MOCK"]
+        self._tutor_calendars()
+        self.students = self._students()
+        sessions = self._sessions()
+        past = [s for s in sessions if s.starts_at <= self.now]
+        history = self._plan_history(past)  # sets seats_taken on running sessions before they are inserted
+        Session.objects.bulk_create(sessions)
+        self._write_history(history)
+        self._book_upcoming([s for s in sessions if s.starts_at > self.now])
+        self._feedback(history)
+
+    # --- calendars ------------------------------------------------------------------------------
+    def _tutor_calendars(self) -> None:
+        weekly = [(self.aziza, day, 9, 13) for day in range(5)] + [(self.aziza, day, 14, 18) for day in range(5)]
+        weekly += [(self.james, day, 10, 16) for day in (1, 3, 5)]
+        Availability.objects.bulk_create(
+            Availability(tutor=tutor, weekday=day, start_time=time(start), end_time=time(end))
+            for tutor, day, start, end in weekly
+        )
+        # Far enough ahead that a lesson that afternoon could still be booked (12 h notice) and then moved.
+        self.sick_day = next_weekday(self.today + timedelta(days=2), (0, 1, 2, 3, 4))
+        self.holiday = next_weekday(self.today + timedelta(days=8), (5,))
+        DateException.objects.create(
+            tutor=self.aziza,
+            date=self.sick_day,
+            kind=ExceptionKind.SICK_LEAVE,
+            start_time=time(14),
+            end_time=time(18),
+            note="Doctor's appointment.",
+        )
+        DateException.objects.create(
+            tutor=self.james, date=self.holiday, kind=ExceptionKind.HOLIDAY, note="Holiday in Scotland."
+        )
+
+    def _students(self) -> list[User]:
+        rng = self.rng
+        names: set[tuple[str, str]] = set()
+        while len(names) < STUDENT_COUNT:
+            female = rng.random() < 0.55  # most IELTS candidates at the centre are women
+            first = rng.choice(FEMALE_NAMES if female else MALE_NAMES)
+            names.add((first, rng.choice(SURNAMES) + ("a" if female else "")))
+        phones = {phone for *_, phone in STAFF}
+        students = []
+        for first, last in sorted(names):
+            phone = ""
+            while not phone or phone in phones:
+                phone = f"+998{rng.choice(MOBILE_CODES)}{rng.randint(1_000_000, 9_999_999)}"
+            phones.add(phone)
+            # example.com: demo data must never reach a real inbox if a real mail backend is configured.
+            email = f"{first}.{last}@example.com".lower() if rng.random() < 0.85 else ""
+            student = User(first_name=first, last_name=last, phone=phone, email=email, role=Role.STUDENT)
+            student.set_unusable_password()  # students are booked by staff; they never log in
+            student.save()
+            self.ability[student.pk] = rng.choice((4.5, 5.0, 5.5, 5.5, 6.0, 6.0, 6.5, 6.5, 7.0, 7.5))
+            students.append(student)
+        return students
+
+    def _sessions(self) -> list[Session]:
+        ge, speaking = self.products["GE-LESSON"], self.products["IELTS-SPEAKING"]
+        clinic = self.products["WRITING-CHECK"]
+        london = self.james.tzinfo
+        sessions: list[Session] = []
+        for offset in range(-PAST_DAYS, FUTURE_DAYS + 1):
+            day = self.today + timedelta(days=offset)
+            if day.weekday() in MOCK_WEEKDAYS:
+                sessions.append(self._session(self.mock, None, "Hall A", local(day, 9, tz=CENTRE_TZ)))
+            if day.weekday() < 5:
+                for hour in sorted(self.rng.sample(AZIZA_HOURS, 4)):
+                    if day == self.sick_day and hour >= 14:
+                        continue  # her afternoon is off; only the lesson booked before she fell ill remains
+                    if self.rng.random() < 0.3:
+                        for minute in (0, 30):
+                            starts = local(day, hour, minute, tz=CENTRE_TZ)
+                            sessions.append(self._session(speaking, self.aziza, "Room 2", starts))
+                    else:
+                        sessions.append(self._session(ge, self.aziza, "Room 2", local(day, hour, tz=CENTRE_TZ)))
+                if day == self.sick_day:
+                    self.sick_session = self._session(ge, self.aziza, "Room 2", local(day, 15, tz=CENTRE_TZ))
+                    sessions.append(self.sick_session)
+            if day.weekday() in (1, 3, 5) and day != self.holiday:
+                for hour in sorted(self.rng.sample(JAMES_HOURS, 3)):
+                    sessions.append(self._session(ge, self.james, "Online (Zoom)", local(day, hour, tz=london)))
+                if day.weekday() != 5:
+                    sessions.append(self._session(clinic, self.james, "Online (Zoom)", local(day, 15, tz=london)))
+        # James blocked one upcoming slot for a teacher-training day: closed, so nobody can book it.
+        closed = next(s for s in sessions if s.tutor is self.james and s.starts_at > self.now + timedelta(days=4))
+        closed.status = SessionStatus.CLOSED
+        return sessions
+
+    def _session(self, product: Product, tutor: Tutor | None, room: str, starts_at: datetime) -> Session:
+        return Session(
+            product=product,
+            tutor=tutor,
+            room=room,
+            starts_at=starts_at,
+            ends_at=starts_at + timedelta(minutes=product.duration_minutes),
+            capacity=product.default_capacity,
+            source=SessionSource.AVAILABILITY if tutor else SessionSource.MANUAL,
+            created_by=self.manager,
+        )
+
+    def _free_students(self, session: Session, count: int) -> list[User]:
+        """Up to ``count`` students with nothing else at that time, marked busy from now on."""
+        chosen = []
+        for student in self.rng.sample(self.students, len(self.students)):
+            if len(chosen) == count:
+                break
+            slots = self.busy.get(student.pk, [])
+            if all(session.ends_at <= start or end <= session.starts_at for start, end in slots):
+                self._reserve(student, session)
+                chosen.append(student)
+        return chosen
+
+    def _reserve(self, student: User, session: Session) -> None:
+        self.busy.setdefault(student.pk, []).append((session.starts_at, session.ends_at))
+
+    def _bands(self, student: User) -> dict[str, Decimal]:
+        base = self.ability[student.pk]
+        bands = {}
+        for name, bias in (("listening", 0.5), ("reading", 0.0), ("writing", -0.5), ("speaking", 0.0)):
+            band = base + bias + self.rng.choice((-1.0, -0.5, 0.0, 0.0, 0.5))
+            bands[name] = Decimal(str(min(max(band, 3.0), 9.0)))
+        return bands
+
+    # --- history: sessions that have started -------------------------------------------------------
+    def _plan_history(self, past: list[Session]) -> list[PastBooking]:
+        history = []
+        for session in past:
+            if session.product is self.mock:
+                count = self.rng.randint(18, 27)
+            elif session.capacity > 1:
+                count = self.rng.randint(1, session.capacity)
+            else:
+                count = 1 if self.rng.random() < 0.75 else 0
+            plans = [self._plan_past_booking(session, student) for student in self._free_students(session, count)]
+            # Only a session still running has bookings that hold a seat.
+            session.seats_taken = sum(1 for plan in plans if plan.holds_seat)
+            history += plans
+        return history
+
+    def _plan_past_booking(self, session: Session, student: User) -> PastBooking:
+        rng, product, tutor = self.rng, session.product, session.tutor
+        instant = product.is_free or (tutor is not None and tutor.auto_confirm)
+        outcomes = {"completed": 80, "no_show": 7, "student": 6, "staff": 2, "expired": 0 if instant else 7}
+        outcome = rng.choices(list(outcomes), weights=list(outcomes.values()))[0]
+        online = not product.is_free and rng.random() < (0.8 if tutor is self.james else 0.25)
+        method = rng.choice((PaymentMethod.CLICK, PaymentMethod.PAYME)) if online else PaymentMethod.CASH
+        booker = student if online else self.operator
+        created = session.starts_at - timedelta(minutes=rng.randint(20 * 60, 240 * 60))
+        if not online:
+            created = self._desk_time(created, not_after=session.starts_at - timedelta(hours=20))
+        expires = None if instant else min(created + timedelta(hours=product.payment_window_hours), session.starts_at)
+        deadline = expires or session.starts_at
+        booking = Booking(
+            student=student,
+            session=session,
+            payment_method=method,
+            price=product.price,
+            currency=product.currency,
+            expires_at=expires,
+            source=BookingSource.API if online else BookingSource.ADMIN,
+            created_by=booker,
+            created_at=created,
+        )
+        plan = PastBooking(booking)
+        events = plan.events
+        events.append((created, "booking.created", booker, {"price": f"{product.price:.2f}"}))
+        if instant:
+            booking.confirmed_at = created
+            events.append((created, "booking.confirmed", None, {"via": "free" if product.is_free else "auto_confirm"}))
+        if outcome in ("expired", "student", "staff"):
+            booking.status, booking.cancel_reason = BookingStatus.CANCELLED, outcome
+            if outcome == "expired":
+                booking.cancelled_at = expires
+                events.append((expires, "booking.expired", None, {"reason": outcome}))
+            else:
+                when = self._desk_time(created + (deadline - created) * rng.uniform(0.2, 0.7), not_after=deadline)
+                booking.cancelled_at = max(when, created + timedelta(minutes=30))
+                actor = self.operator if outcome == "student" else self.manager
+                events.append((booking.cancelled_at, "booking.cancelled", actor, {"reason": outcome}))
+            return plan
+
+        # Attended or not, the booking was confirmed: at once, or by payment.
+        booking.expires_at = None
+        if not product.is_free:
+            # Cash is paid at the desk while booking; online payments arrive within the payment window.
+            if online:
+                paid_at = created + (deadline - created) * rng.uniform(0.05, 0.6)
+            else:
+                paid_at = created + timedelta(minutes=rng.randint(2, 10))
+            plan.payment = Payment(
+                booking=booking,
+                provider=method,
+                amount=product.price,
+                currency=product.currency,
+                status=PaymentStatus.PAID,
+                provider_txn_id=self._txn_id(method),
+                performed_at=paid_at,
+                created_by=None if online else self.operator,
+                created_at=paid_at,
+            )
+            cashier = None if online else self.operator
+            events.append(
+                (paid_at, "payment.received", cashier, {"provider": method, "amount": f"{product.price:.2f}"})
+            )
+            if not instant:
+                booking.confirmed_at = paid_at
+                events.append((paid_at, "booking.confirmed", cashier, {"via": "payment"}))
+        register = tutor.user if tutor else self.operator  # whoever takes the register marks attendance
+        if outcome == "no_show":
+            booking.status = BookingStatus.NO_SHOW
+            events.append((min(session.starts_at + timedelta(minutes=20), self.now), "booking.no_show", register, {}))
+        elif session.ends_at <= self.now:
+            booking.status = BookingStatus.COMPLETED
+            events.append((session.ends_at, "booking.completed", register, {"via": "attended"}))
+            result_at = session.ends_at + timedelta(hours=rng.randint(20, 70))
+            if product is self.mock and result_at <= self.now:  # the latest mock may still be being marked
+                plan.result = (result_at, self._bands(student))
+        else:
+            booking.status = BookingStatus.CONFIRMED  # the session is running right now
+        return plan
+
+    def _desk_time(self, at: datetime, *, not_after: datetime) -> datetime:
+        """``at`` if the front desk is open then (09–19 in Tashkent), else a desk-hours moment that day or before."""
+        local_at = timezone.localtime(at, CENTRE_TZ)
+        if 9 <= local_at.hour < 19:
+            return at
+        moved = local(local_at.date(), self.rng.randint(9, 18), self.rng.randint(0, 59), tz=CENTRE_TZ)
+        while moved > not_after:
+            moved -= timedelta(days=1)
+        return moved
+
+    def _txn_id(self, method: str) -> str | None:
+        if method == PaymentMethod.CLICK:
+            return str(self.rng.randint(2_000_000_000, 2_999_999_999))
+        if method == PaymentMethod.PAYME:
+            return f"{self.rng.getrandbits(96):024x}"  # Payme ids look like Mongo ObjectIds
+        return None
+
+    def _write_history(self, history: list[PastBooking]) -> None:
+        Booking.objects.bulk_create([plan.booking for plan in history], batch_size=500)
+        Payment.objects.bulk_create([plan.payment for plan in history if plan.payment], batch_size=500)
+        events = []
+        for plan in history:
+            booking = plan.booking
+            for at, action, actor, data in plan.events:
+                if action == "booking.created":
+                    data = {**data, "session": booking.session_id, "payment_method": booking.payment_method}
+                events.append(
+                    BookingEvent(booking=booking, action=action, actor=actor, data=SEED_DATA | data, created_at=at)
+                )
+            if plan.result:
+                at, bands = plan.result
+                test_date = timezone.localtime(booking.session.starts_at, CENTRE_TZ).date()
+                result = TestResult(
+                    booking=booking, test_date=test_date, created_by=self.operator, created_at=at, **bands
+                )
+                result.full_clean(exclude=["booking", "created_by"])  # bands must sit on the 0.5 grid
+                result.save()  # its post_save signal sets booking.has_result
+                data = SEED_DATA | {"result": result.pk, "overall": str(result.overall)}
+                events.append(
+                    BookingEvent(
+                        booking=booking, action="result.recorded", actor=self.operator, data=data, created_at=at
+                    )
+                )
+        BookingEvent.objects.bulk_create(events, batch_size=1000)
+
+    # --- upcoming: through the services, as the desk would ------------------------------------------
+    def _book(self, session: Session, student: User, *, pay: bool, online: bool = False) -> Booking:
+        if online:
+            method = self.rng.choice((PaymentMethod.CLICK, PaymentMethod.PAYME))
+            actor, source = student, BookingSource.API
+        else:
+            method, actor, source = PaymentMethod.CASH, self.operator, BookingSource.ADMIN
+        booking = services.book(session=session, student=student, payment_method=method, actor=actor, source=source)
+        if pay and not session.product.is_free:
+            services.record_payment(
+                booking,
+                provider=method,
+                amount=booking.price,
+                actor=None if online else self.operator,
+                provider_txn_id=self._txn_id(method),
+            )
+        return booking
+
+    def _expire(self, booking: Booking) -> None:
+        """Let an unpaid booking run out: it was made a payment window ago, then the sweep takes it."""
+        window = timedelta(hours=booking.session.product.payment_window_hours)
+        now = timezone.now()
+        Booking.objects.filter(pk=booking.pk).update(created_at=now - window, expires_at=now)
+        booking.events.update(created_at=now - window)
+        services.expire_due(now=now)
+        booking.refresh_from_db()
+
+    def _bookable(self, session: Session) -> bool:
+        notice = session.tutor.min_notice if session.tutor else timedelta(0)
+        return session.status == SessionStatus.OPEN and session.starts_at - self.now > notice + timedelta(hours=1)
+
+    def _book_upcoming(self, upcoming: list[Session]) -> None:
+        rng = self.rng
+        # A mock starting within the hour is left empty: book() would refuse it by the time we got there.
+        mocks = [s for s in upcoming if s.product is self.mock and self._bookable(s)]
+        lessons = [s for s in upcoming if s.product is not self.mock]
+
+        # The next mock sells out: an unpaid booking expires, its seat is resold, and the student's late
+        # Payme payment finds no seat -- the booking stays cancelled and is flagged for a refund.
+        first = mocks[0]
+        for student in self._free_students(first, 28):
+            self._book(first, student, pay=rng.random() < 0.7, online=rng.random() < 0.3)
+        late, *last_two = self._free_students(first, 3)
+        late_booking = self._book(first, late, pay=False, online=True)
+        self._expire(late_booking)
+        for student in last_two:
+            self._book(first, student, pay=True)
+        services.record_payment(
+            late_booking,
+            provider=late_booking.payment_method,
+            amount=late_booking.price,
+            provider_txn_id=self._txn_id(late_booking.payment_method),
+        )
+
+        for index, session in enumerate(mocks[1:], start=1):
+            students = self._free_students(session, MOCK_FILL.get(index, 2))
+            if index == 1:
+                # One of each upcoming fate, made explicitly so that every run has them whatever the dice say.
+                expired, changed_mind, moving, *students = students
+                self._expire(self._book(session, expired, pay=False, online=True))
+                services.cancel(
+                    self._book(session, changed_mind, pay=False), reason=CancelReason.STUDENT, actor=self.operator
+                )
+                services.reschedule(self._book(session, moving, pay=True), to_session=mocks[2], actor=self.operator)
+                self._reserve(moving, mocks[2])
+            elif index == 2:
+                duplicate, *students = students
+                services.cancel(
+                    self._book(session, duplicate, pay=False), reason=CancelReason.STAFF, actor=self.manager
+                )
+            for student in students:
+                self._book(session, student, pay=rng.random() < 0.65, online=rng.random() < 0.3)
+
+        # Aziza's sick leave: her one booked lesson that afternoon moves to a later free slot, and the
+        # session is cancelled.
+        sick = self.sick_session
+        patient = self._free_students(sick, 1)[0]
+        moved = self._book(sick, patient, pay=True)
+        target = next(
+            s
+            for s in lessons
+            if s.tutor is self.aziza and s.product == sick.product and s.starts_at > sick.ends_at and self._bookable(s)
+        )
+        services.reschedule(moved, to_session=target, actor=self.operator)
+        self._reserve(patient, target)
+        Session.objects.filter(pk=sick.pk).update(status=SessionStatus.CANCELLED)
+
+        # Speaking holds expire 3 hours after booking: these are the "expiring soon" rows on the dashboard.
+        speaking = [s for s in lessons if s.product.code == "IELTS-SPEAKING" and self._bookable(s)]
+        for session in speaking[:2]:
+            self._book(session, self._free_students(session, 1)[0], pay=False)
+
+        for session in lessons:
+            session.refresh_from_db(fields=["seats_taken", "status"])
+            if not self._bookable(session) or session.seats_taken:
+                continue
+            count = rng.randint(1, session.capacity) if session.capacity > 1 else int(rng.random() < 0.6)
+            for student in self._free_students(session, count):
+                if session.tutor is self.james:
+                    self._book(session, student, pay=rng.random() < 0.5, online=not session.product.is_free)
+                else:
+                    self._book(session, student, pay=rng.random() < 0.7, online=rng.random() < 0.2)
+
+    # --- feedback -------------------------------------------------------------------------------------
+    def _feedback(self, history: list[PastBooking]) -> None:
+        attended = [p.booking for p in history if p.booking.status == BookingStatus.COMPLETED]
+        # Aziza marks speaking and writing, James writing; enough of each that both kinds always appear.
+        chosen = []
+        for tutor, count in ((self.aziza, 8), (self.james, 4)):
+            theirs = [b for b in attended if b.session.tutor is tutor]
+            chosen += self.rng.sample(theirs, min(count, len(theirs)))
+        chosen.sort(key=lambda b: b.session.starts_at)
+        for index, booking in enumerate(chosen):
+            tutor = booking.session.tutor
+            speaking = tutor is self.aziza and (booking.session.product.code == "IELTS-SPEAKING" or index % 2 == 1)
+            kind = FeedbackKind.SPEAKING if speaking else FeedbackKind.WRITING
+            created = booking.session.ends_at + timedelta(hours=self.rng.randint(1, 20))
+            # The older two thirds are marked; the newest wait in the tutors' queue.
+            done = index < len(chosen) * 2 // 3
+            band = self.ability[booking.student_id] + self.rng.choice((-0.5, 0.0, 0.5))
+            FeedbackRequest.objects.create(
+                student=booking.student,
+                tutor=tutor,
+                booking=booking,
+                kind=kind,
+                task=self.rng.choice(SPEAKING_TASKS if speaking else WRITING_TASKS),
+                submission=(
+                    "Audio recording (2 min 10 s), sent to the centre's Telegram."
+                    if speaking
+                    else "In recent years more and more people have argued that ... (284 words)"
+                ),
+                score=Decimal(str(band)) if done else None,
+                comment=self.rng.choice(COMMENTS) if done else "",
+                completed=done,
+                completed_at=min(created + timedelta(hours=30), self.now) if done else None,
+                created_at=min(created, self.now),
+            )
+
+
+class Command(BaseCommand):
+    help = "Load an idempotent demo centre: staff logins, products, tutors, a month of sessions and bookings."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if Product.objects.filter(code="IELTS-MOCK").exists():
+            with transaction.atomic():
+                ensure_staff()
+            self.stdout.write("Demo centre already loaded: staff logins and passwords re-checked.")
+        else:
+            with transaction.atomic():
+                DemoCentre(now=timezone.now(), rng=random.Random(SEED)).build()
+            self._summary()
+        self._logins()
+
+    def _summary(self) -> None:
+        now = timezone.now()
+        sessions = Session.objects.all()
+        statuses = dict(Booking.objects.order_by().values_list("status").annotate(n=Count("id")))
+        by_status = ", ".join(f"{label.lower()} {statuses.get(value, 0)}" for value, label in BookingStatus.choices)
+        lines = [
+            "Seatdesk demo centre loaded.",
+            f"  Products: {Product.objects.count()} · Tutors: {Tutor.objects.count()} · "
+            f"Students: {User.objects.students().count()}",
+            f"  Sessions: {sessions.count()} ({sessions.filter(starts_at__lte=now).count()} past, "
+            f"{sessions.filter(starts_at__gt=now).count()} upcoming; "
+            f"{sessions.filter(status=SessionStatus.CLOSED).count()} closed, "
+            f"{sessions.filter(status=SessionStatus.CANCELLED).count()} cancelled)",
+            f"  Bookings: {sum(statuses.values())} — {by_status}; "
+            f"{Booking.objects.filter(needs_refund=True).count()} flagged for refund",
+            f"  Payments: {Payment.objects.count()} · Results: {TestResult.objects.count()} · "
+            f"Feedback requests: {FeedbackRequest.objects.count()}",
+        ]
+        self.stdout.write("\n".join(lines))
+
+    def _logins(self) -> None:
+        self.stdout.write(f'Logins (password "{PASSWORD}"):')
+        for username, first_name, last_name, role, _ in STAFF:
+            zone = f", {TUTOR_PROFILES[username]['timezone']}" if username in TUTOR_PROFILES else ""
+            self.stdout.write(f"  {username:<9} {first_name} {last_name} ({role.label.lower()}{zone})")
