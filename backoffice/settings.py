@@ -206,6 +206,12 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
+
+def can(permission: str):
+    """A sidebar link shows only to people who hold ``permission``."""
+    return lambda request: request.user.has_perm(permission)
+
+
 # --- Admin (django-unfold) ------------------------------------------------------------------
 UNFOLD = {
     "SITE_TITLE": "Seatdesk",
@@ -233,31 +239,31 @@ UNFOLD = {
                         "title": "Sessions",
                         "icon": "event",
                         "link": reverse_lazy("admin:bookings_session_changelist"),
-                        "permission": lambda request: request.user.has_perm("bookings.view_session"),
+                        "permission": can("bookings.view_session"),
                     },
                     {
                         "title": "Tutors",
                         "icon": "school",
                         "link": reverse_lazy("admin:bookings_tutor_changelist"),
-                        "permission": lambda request: request.user.has_perm("bookings.view_tutor"),
+                        "permission": can("bookings.view_tutor"),
                     },
                     {
                         "title": "Availability",
                         "icon": "schedule",
                         "link": reverse_lazy("admin:bookings_availability_changelist"),
-                        "permission": lambda request: request.user.has_perm("bookings.view_availability"),
+                        "permission": can("bookings.view_availability"),
                     },
                     {
                         "title": "Date exceptions",
                         "icon": "event_busy",
                         "link": reverse_lazy("admin:bookings_dateexception_changelist"),
-                        "permission": lambda request: request.user.has_perm("bookings.view_dateexception"),
+                        "permission": can("bookings.view_dateexception"),
                     },
                     {
                         "title": "Products",
                         "icon": "inventory_2",
                         "link": reverse_lazy("admin:bookings_product_changelist"),
-                        "permission": lambda request: request.user.has_perm("bookings.view_product"),
+                        "permission": can("bookings.view_product"),
                     },
                 ],
             },
@@ -269,19 +275,19 @@ UNFOLD = {
                         "title": "Bookings",
                         "icon": "confirmation_number",
                         "link": reverse_lazy("admin:bookings_booking_changelist"),
-                        "permission": lambda request: request.user.has_perm("bookings.view_booking"),
+                        "permission": can("bookings.view_booking"),
                     },
                     {
                         "title": "Payments",
                         "icon": "payments",
                         "link": reverse_lazy("admin:bookings_payment_changelist"),
-                        "permission": lambda request: request.user.has_perm("bookings.view_payment"),
+                        "permission": can("bookings.view_payment"),
                     },
                     {
                         "title": "Reminders",
                         "icon": "alarm",
                         "link": reverse_lazy("admin:bookings_reminder_changelist"),
-                        "permission": lambda request: request.user.has_perm("bookings.view_reminder"),
+                        "permission": can("bookings.view_reminder"),
                     },
                 ],
             },
@@ -293,13 +299,13 @@ UNFOLD = {
                         "title": "Results",
                         "icon": "grading",
                         "link": reverse_lazy("admin:bookings_testresult_changelist"),
-                        "permission": lambda request: request.user.has_perm("bookings.view_testresult"),
+                        "permission": can("bookings.view_testresult"),
                     },
                     {
                         "title": "Feedback",
                         "icon": "rate_review",
                         "link": reverse_lazy("admin:bookings_feedbackrequest_changelist"),
-                        "permission": lambda request: request.user.has_perm("bookings.view_feedbackrequest"),
+                        "permission": can("bookings.view_feedbackrequest"),
                     },
                 ],
             },
@@ -311,7 +317,7 @@ UNFOLD = {
                         "title": "Users",
                         "icon": "people",
                         "link": reverse_lazy("admin:backoffice_user_changelist"),
-                        "permission": lambda request: request.user.has_perm("backoffice.view_user"),
+                        "permission": can("backoffice.view_user"),
                     },
                 ],
             },
@@ -323,13 +329,13 @@ UNFOLD = {
                         "title": "Notifications",
                         "icon": "notifications",
                         "link": reverse_lazy("admin:realtime_notification_changelist"),
-                        "permission": lambda request: request.user.has_perm("realtime.view_notification"),
+                        "permission": can("realtime.view_notification"),
                     },
                     {
                         "title": "Groups",
                         "icon": "group",
                         "link": reverse_lazy("admin:auth_group_changelist"),
-                        "permission": lambda request: request.user.has_perm("auth.view_group"),
+                        "permission": can("auth.view_group"),
                     },
                 ],
             },

@@ -201,6 +201,9 @@ class DemoCentre:
         sessions = self._sessions()
         past = [s for s in sessions if s.starts_at <= self.now]
         history = self._plan_history(past)  # sets seats_taken on running sessions before they are inserted
+        for session in past:
+            if session.ends_at <= self.now and session.status == SessionStatus.OPEN:
+                session.status = SessionStatus.CLOSED  # what the hourly auto-completion does to ended sessions
         Session.objects.bulk_create(sessions)
         self._write_history(history)
         self._book_upcoming([s for s in sessions if s.starts_at > self.now])
