@@ -147,6 +147,13 @@ def publish_slot(session_id: int, payload: dict[str, Any] | None = None) -> None
     publish("slot.updated", payload, groups=[staff_group(), session_group(session_id)])
 
 
-def fresh(booking: Booking) -> Booking:
-    """Re-read a booking with what the services need; callers may hold a stale instance."""
-    return Booking.objects.select_related("session__product", "session__tutor__user", "student").get(pk=booking.pk)
+def fresh(booking: Booking, *, lock: bool = False) -> Booking:
+    """Re-read a booking with what the services need; callers may hold a stale instance.
+
+    ``lock=True`` takes the booking's row lock for the rest of the transaction (PostgreSQL; SQLite
+    transactions are serialised anyway), so what is read cannot change before it is acted on.
+    """
+    query = Booking.objects.select_related("session__product", "session__tutor__user", "student")
+    if lock:
+        query = query.select_for_update(of=("self",))
+    return query.get(pk=booking.pk)

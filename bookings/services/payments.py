@@ -74,7 +74,10 @@ def record_payment(
                 if existing.booking_id != booking.pk:
                     raise BookingNotAllowed(f"{provider} transaction {provider_txn_id} belongs to another booking.")
                 return existing
-        current = fresh(booking)
+        # Lock the booking first: a payment must never be lost to a sweeper expiring the booking at
+        # the same instant. Either we hold the lock (the sweeper's SKIP LOCKED passes this row by and
+        # we confirm) or the sweeper committed first (we see the expiry and re-book or flag a refund).
+        current = fresh(booking, lock=True)
         now = timezone.now()
         payment = Payment.objects.create(
             booking=current,
