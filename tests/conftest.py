@@ -54,3 +54,17 @@ def _locmem_email(settings) -> None:
 def _fast_password_hashing(settings) -> None:
     # PBKDF2 costs ~0.3 s per user; tests create hundreds.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_leftover_connections(django_db_setup, django_db_blocker):
+    """Connections kept alive in worker threads (async tests, CONN_MAX_AGE) would stop PostgreSQL
+    from dropping the test database at the end of the run."""
+    yield
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
