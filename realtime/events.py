@@ -7,20 +7,18 @@ layer only after commit, and a broken layer is logged, never raised into busines
 
 from __future__ import annotations
 
-import logging
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import UTC
 from typing import Any
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.db import transaction
 from django.utils import timezone
 
+from realtime.delivery import LAYER_MESSAGE_TYPE, deliver
 from realtime.models import Notification
 
-logger = logging.getLogger(__name__)
+__all__ = ["LAYER_MESSAGE_TYPE", "publish", "publish_many", "send_to_groups"]
 
 EVENT_TYPES = frozenset(
     {
@@ -57,9 +55,6 @@ TITLES = {
     "feedback.requested": "Feedback to review",
     "import.finished": "Import finished",
 }
-
-# Channel-layer message type; the consumer's handler method is ``event_message``.
-LAYER_MESSAGE_TYPE = "event.message"
 
 
 def staff_group() -> str:
@@ -131,16 +126,4 @@ def send_to_groups(message: dict[str, Any], groups: Sequence[str]) -> None:
 
 
 def _deliver(deliveries: list[tuple[dict[str, Any], list[str]]]) -> None:
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    try:
-        async_to_sync(_send)(layer, deliveries)
-    except Exception:  # the layer being down must never break the business change
-        logger.exception("Could not deliver %d realtime event(s)", len(deliveries))
-
-
-async def _send(layer, deliveries: list[tuple[dict[str, Any], list[str]]]) -> None:
-    for message, groups in deliveries:
-        for group in groups:
-            await layer.group_send(group, {"type": LAYER_MESSAGE_TYPE, "event": message})
+    deliver(deliveries)

@@ -8,7 +8,6 @@ from django.utils import timezone
 
 from bookings.errors import AlreadyBooked, BookingNotAllowed, SessionFull
 from bookings.models import (
-    SEAT_HOLDING,
     Booking,
     BookingSource,
     BookingStatus,
@@ -25,6 +24,27 @@ from bookings.services._common import (
 from bookings.services.reminders import schedule_start_reminders
 
 ACTIVE_BOOKING_CONSTRAINT = "booking_one_active_per_student_session"
+
+# What booking needs from the session, its product and tutor: every booker of a popular session
+# runs this read, and a full select_related of every column costs more to build than to fetch.
+SESSION_FIELDS = (
+    "id",
+    "status",
+    "starts_at",
+    "ends_at",
+    "capacity",
+    "seats_taken",
+    "tutor_id",
+    "product__id",
+    "product__name",
+    "product__price",
+    "product__currency",
+    "product__payment_window_hours",
+    "tutor__id",
+    "tutor__user_id",
+    "tutor__min_notice_hours",
+    "tutor__auto_confirm",
+)
 
 
 def book(
@@ -52,8 +72,8 @@ def book(
                 source=source,
             )
     except IntegrityError as exc:
-        # The pre-check below is only a courtesy; the partial unique index is what stops two
-        # concurrent requests from booking the same student into the same session twice.
+        # The partial unique index on (student, session) for seat-holding bookings decides this,
+        # also between two concurrent requests; the booking INSERT comes before the seat UPDATE.
         if _is_active_booking_violation(exc):
             raise AlreadyBooked(f"{student} already has a booking for this session.") from exc
         raise
@@ -73,10 +93,8 @@ def _book(
     keep_expires_at: datetime | None = None,
 ) -> Booking:
     now = timezone.now()
-    session = Session.objects.select_related("product", "tutor__user").get(pk=session_id)
+    session = Session.objects.select_related("product", "tutor").only(*SESSION_FIELDS).get(pk=session_id)
     check_bookable(session, now=now)
-    if Booking.objects.filter(student=student, session=session, status__in=SEAT_HOLDING).exists():
-        raise AlreadyBooked(f"{student} already has a booking for this session.")
     product = session.product
     if keep_status is not None:
         status = keep_status

@@ -6,7 +6,7 @@ import pytest
 from django.db import transaction
 
 from bookings import services
-from realtime import events
+from realtime import delivery, events
 from realtime.models import Notification
 from tests.factories import LessonFactory, SessionFactory, StudentFactory, TutorFactory, UserFactory
 
@@ -54,8 +54,9 @@ def test_a_broken_channel_layer_never_breaks_the_booking(django_capture_on_commi
             raise ConnectionError("redis is down")
 
     session = SessionFactory()
-    with mock.patch("realtime.events.get_channel_layer", return_value=BrokenLayer()):
+    with mock.patch("realtime.delivery.get_channel_layer", return_value=BrokenLayer()):
         with django_capture_on_commit_callbacks(execute=True):
             booking = services.book(session=session, student=StudentFactory())
+    delivery.flush()
     assert booking.pk is not None
     assert "Could not deliver" in caplog.text

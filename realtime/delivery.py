@@ -1,0 +1,103 @@
+"""Getting envelopes from synchronous code (services, after commit) onto the channel layer.
+
+Two layers, two routes:
+
+- In-memory layer (the embedded default): only sockets of *this* process can listen, on the ASGI
+  server's event loop. If no group has a member here (a worker, a shell, a benchmark) there is
+  nobody to tell and nothing is sent; otherwise ``async_to_sync`` runs the sends on the server's
+  loop, which is where the layer's queues live.
+- Any other layer (channels-redis): one long-lived event loop thread per process sends in the
+  background. The request or task that committed does not wait for Redis, and the layer keeps
+  its connection pool instead of opening a connection per event loop per call.
+
+Failures are logged, never raised: the business change has already committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import logging
+import threading
+from collections.abc import Sequence
+from concurrent.futures import Future
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import InMemoryChannelLayer, get_channel_layer
+
+logger = logging.getLogger(__name__)
+
+LAYER_MESSAGE_TYPE = "event.message"  # the consumer's handler is ``event_message``
+
+Delivery = tuple[dict[str, Any], Sequence[str]]
+
+
+def deliver(deliveries: list[Delivery]) -> Future | None:
+    """Send each envelope to its groups. Returns the background future for a non-memory layer."""
+    layer = get_channel_layer()
+    if layer is None or not deliveries:
+        return None
+    if isinstance(layer, InMemoryChannelLayer):
+        wanted = [(message, [g for g in groups if g in layer.groups]) for message, groups in deliveries]
+        wanted = [(message, groups) for message, groups in wanted if groups]
+        if wanted:
+            try:
+                async_to_sync(_send)(layer, wanted)
+            except Exception:
+                logger.exception("Could not deliver %d realtime event(s)", len(wanted))
+        return None
+    return _courier.submit(layer, deliveries)
+
+
+async def _send(layer: Any, deliveries: list[Delivery]) -> None:
+    for message, groups in deliveries:
+        for group in groups:
+            await layer.group_send(group, {"type": LAYER_MESSAGE_TYPE, "event": message})
+
+
+class _Courier:
+    """A daemon thread running one event loop, started on first use (also after a fork)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pid: int | None = None
+        self._pending: set[Future] = set()
+
+    def _ensure_loop(self) -> asyncio.AbstractEventLoop:
+        import os
+
+        with self._lock:
+            if self._loop is None or self._pid != os.getpid():
+                loop = asyncio.new_event_loop()
+                thread = threading.Thread(target=loop.run_forever, name="realtime-courier", daemon=True)
+                thread.start()
+                self._loop, self._pid = loop, os.getpid()
+                self._pending = set()
+            return self._loop
+
+    def submit(self, layer: Any, deliveries: list[Delivery]) -> Future:
+        future = asyncio.run_coroutine_threadsafe(self._guarded(layer, deliveries), self._ensure_loop())
+        self._pending.add(future)
+        future.add_done_callback(self._pending.discard)
+        return future
+
+    async def _guarded(self, layer: Any, deliveries: list[Delivery]) -> None:
+        try:
+            await _send(layer, deliveries)
+        except Exception:
+            logger.exception("Could not deliver %d realtime event(s)", len(deliveries))
+
+    def flush(self, timeout: float = 5.0) -> None:
+        """Wait for sends in flight (a management command is about to exit, a test wants them out)."""
+        for future in list(self._pending):
+            try:
+                future.result(timeout=timeout)
+            except Exception:
+                logger.warning("A realtime delivery did not finish before exit")
+
+
+_courier = _Courier()
+flush = _courier.flush
+atexit.register(flush)
