@@ -26,9 +26,9 @@ def expire_due(*, now: datetime | None = None, batch_size: int = BATCH_SIZE) -> 
     Works in batches, each one transaction: flip the statuses with ``UPDATE ... RETURNING``,
     release exactly the seats of the rows that statement changed, write their history and cancel
     their reminders (on PostgreSQL all in one statement). Because seats are released only for rows
-    this transaction itself moved from pending, a payment confirming a booking at the same instant either wins (the row is no
-    longer pending, so it is neither returned nor released) or loses (the booking is expired and
-    its seat freed). Two sweepers at once on PostgreSQL split the rows with ``SKIP LOCKED``.
+    this transaction itself moved from pending, a payment confirming a booking at the same instant
+    either wins (the row is no longer pending, so it is neither returned nor released) or loses
+    (the booking is expired and its seat freed). Two sweepers at once on PostgreSQL split the rows with ``SKIP LOCKED``.
     """
     now = now or timezone.now()
     sweep = _sweep_postgresql if connection.vendor == "postgresql" else _sweep_portable
