@@ -5,20 +5,24 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('bookings', '0001_initial'),
+        ("bookings", "0001_initial"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='bookingevent',
-            name='action',
+            model_name="bookingevent",
+            name="action",
             field=models.CharField(max_length=40),
         ),
         migrations.AlterField(
-            model_name='bookingevent',
-            name='booking',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='events', to='bookings.booking'),
+            model_name="bookingevent",
+            name="booking",
+            field=models.ForeignKey(
+                db_index=False,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="events",
+                to="bookings.booking",
+            ),
         ),
     ]
