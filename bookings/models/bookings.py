@@ -53,8 +53,12 @@ class BookingSource(models.TextChoices):
 
 class Booking(models.Model):
     reference = models.CharField(max_length=12, unique=True, default=new_reference, editable=False)
-    student = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="bookings")
-    session = models.ForeignKey(Session, on_delete=models.PROTECT, related_name="bookings")
+    # No single-column indexes: (student, created_at) and (session, status) below lead with these
+    # columns and serve the same lookups, and every index is paid again on each booking insert.
+    student = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="bookings", db_index=False
+    )
+    session = models.ForeignKey(Session, on_delete=models.PROTECT, related_name="bookings", db_index=False)
     status = models.CharField(max_length=10, choices=BookingStatus.choices, default=BookingStatus.PENDING)
     cancel_reason = models.CharField(max_length=16, choices=CancelReason.choices, blank=True)
     payment_method = models.CharField(max_length=8, choices=PaymentMethod.choices, default=PaymentMethod.CASH)
