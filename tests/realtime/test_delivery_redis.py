@@ -1,0 +1,44 @@
+"""The channels-redis route: envelopes leave from the courier's long-lived loop after commit."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from channels.layers import get_channel_layer
+
+from bookings import services
+from realtime import delivery
+from tests.factories import SessionFactory, StudentFactory
+
+pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
+
+
+def test_it_delivers_a_committed_booking_to_a_listener_on_redis(settings):
+    if "RedisChannelLayer" not in settings.CHANNEL_LAYERS["default"]["BACKEND"]:
+        pytest.fail("REDIS_URL is set but the channel layer is not channels-redis")
+    layer = get_channel_layer()
+    session = SessionFactory()
+    student = StudentFactory()
+
+    async def listen_for(count: int) -> list[dict]:
+        channel = await layer.new_channel()
+        await layer.group_add(f"session.{session.pk}", channel)
+        try:
+            return [await asyncio.wait_for(layer.receive(channel), timeout=5) for _ in range(count)]
+        finally:
+            await layer.group_discard(f"session.{session.pk}", channel)
+
+    async def scenario() -> list[dict]:
+        listener = asyncio.create_task(listen_for(2))
+        await asyncio.sleep(0.2)  # let the listener join before the booking commits
+        booking = await asyncio.to_thread(services.book, session=session, student=student)
+        await asyncio.to_thread(delivery.flush)
+        received = await listener
+        return [booking, received]
+
+    booking, received = asyncio.run(scenario())
+    types = [message["event"]["type"] for message in received]
+    assert types == ["booking.created", "slot.updated"]
+    assert received[0]["event"]["data"]["reference"] == booking.reference
+    assert received[1]["event"]["data"]["seats_taken"] == 1
