@@ -233,3 +233,26 @@ def fail(message: str) -> None:
     """A benchmark whose result is wrong is an error, not a slow result."""
     print(f"bench: ERROR: {message}", file=sys.stderr)
     raise SystemExit(1)
+
+
+def create_students(count: int) -> list[Any]:
+    """``count`` bare students in one bulk insert (no password hashing: they never log in)."""
+    from django.utils import timezone
+
+    from backoffice.models import Role, User
+
+    now = timezone.now()
+    return User.objects.bulk_create(
+        (
+            User(
+                username=f"bench-student-{n}",
+                first_name="Student",
+                last_name=str(n),
+                role=Role.STUDENT,
+                password="!",
+                date_joined=now,
+            )
+            for n in range(count)
+        ),
+        batch_size=2000,
+    )

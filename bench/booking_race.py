@@ -30,6 +30,7 @@ from bench._setup import (
     CpuMeter,
     Target,
     configure,
+    create_students,
     environment,
     fail,
     psycopg_params,
@@ -118,7 +119,6 @@ def seed(*, threads: int, measured: int) -> tuple[Any, Any, Any, list[Any]]:
     """A priced mock exam (bookings stay pending, no tutor), three sessions and enough students."""
     from django.utils import timezone
 
-    from backoffice.models import Role, User
     from bookings.models import Product, ProductKind, Scoring, Session
 
     product = Product.objects.create(
@@ -143,21 +143,7 @@ def seed(*, threads: int, measured: int) -> tuple[Any, Any, Any, list[Any]]:
         )
         for room in ("Hall A", "Hall B", "Hall C")
     )
-    now = timezone.now()
-    students = User.objects.bulk_create(
-        (
-            User(
-                username=f"bench-student-{n}",
-                first_name="Student",
-                last_name=str(n),
-                role=Role.STUDENT,
-                password="!",
-                date_joined=now,
-            )
-            for n in range(per_session + 1)
-        ),
-        batch_size=2000,
-    )
+    students = create_students(per_session + 1)
     return ours, raw, probe, students
 
 

@@ -33,7 +33,17 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._setup import CpuMeter, Target, configure, environment, fail, report, settle, throwaway_database
+from bench._setup import (
+    CpuMeter,
+    Target,
+    configure,
+    create_students,
+    environment,
+    fail,
+    report,
+    settle,
+    throwaway_database,
+)
 
 SESSIONS = 1000
 PER_SESSION = 100
@@ -87,7 +97,6 @@ WHERE s.id = e.session_id
 
 def seed_catalogue(now: datetime) -> Any:
     """A priced mock exam without a tutor, 1,000 future sittings of 120 seats, 10,000 students."""
-    from backoffice.models import Role, User
     from bookings.models import Product, ProductKind, Scoring, Session, SessionSource
 
     product = Product.objects.create(
@@ -115,20 +124,7 @@ def seed_catalogue(now: datetime) -> Any:
         ),
         batch_size=1000,
     )
-    User.objects.bulk_create(
-        (
-            User(
-                username=f"bench-student-{n}",
-                first_name="Student",
-                last_name=str(n),
-                role=Role.STUDENT,
-                password="!",
-                date_joined=now,
-            )
-            for n in range(STUDENTS)
-        ),
-        batch_size=2000,
-    )
+    create_students(STUDENTS)
     return product
 
 

@@ -4,13 +4,10 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from bookings.models.bookings import Booking
+from bookings.models.bookings import Booking, PaymentMethod
 
-
-class PaymentProvider(models.TextChoices):
-    CASH = "cash", "Cash"
-    CLICK = "click", "Click"
-    PAYME = "payme", "Payme"
+# How a booking is to be paid and who took the money are the same three choices.
+PaymentProvider = PaymentMethod
 
 
 class PaymentStatus(models.TextChoices):
