@@ -25,27 +25,6 @@ from bookings.services.reminders import schedule_start_reminders
 
 ACTIVE_BOOKING_CONSTRAINT = "booking_one_active_per_student_session"
 
-# What booking needs from the session, its product and tutor: every booker of a popular session
-# runs this read, and a full select_related of every column costs more to build than to fetch.
-SESSION_FIELDS = (
-    "id",
-    "status",
-    "starts_at",
-    "ends_at",
-    "capacity",
-    "seats_taken",
-    "tutor_id",
-    "product__id",
-    "product__name",
-    "product__price",
-    "product__currency",
-    "product__payment_window_hours",
-    "tutor__id",
-    "tutor__user_id",
-    "tutor__min_notice_hours",
-    "tutor__auto_confirm",
-)
-
 
 def book(
     *,
@@ -93,7 +72,9 @@ def _book(
     keep_expires_at: datetime | None = None,
 ) -> Booking:
     now = timezone.now()
-    session = Session.objects.select_related("product", "tutor").only(*SESSION_FIELDS).get(pk=session_id)
+    # Not tutor__user: the tutor's user id is on the tutor row, and every booker of a popular
+    # session pays for each column this read builds.
+    session = Session.objects.select_related("product", "tutor").get(pk=session_id)
     check_bookable(session, now=now)
     product = session.product
     if keep_status is not None:
