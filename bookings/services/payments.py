@@ -67,13 +67,28 @@ def record_payment(
     if not amount.is_finite() or amount <= 0:
         raise BookingNotAllowed("A payment must be a positive amount.")
 
+    try:
+        return _record_payment(booking, provider=provider, amount=amount, actor=actor, provider_txn_id=provider_txn_id)
+    except IntegrityError:
+        # The same provider transaction delivered twice at once: the other delivery recorded it.
+        if provider_txn_id and (existing := _already_recorded(booking, provider, provider_txn_id)) is not None:
+            return existing
+        raise
+
+
+def _already_recorded(booking: Booking, provider: str, provider_txn_id: str) -> Payment | None:
+    existing = Payment.objects.filter(provider=provider, provider_txn_id=provider_txn_id).first()
+    if existing is not None and existing.booking_id != booking.pk:
+        raise BookingNotAllowed(f"{provider} transaction {provider_txn_id} belongs to another booking.")
+    return existing
+
+
+def _record_payment(
+    booking: Booking, *, provider: str, amount: Decimal, actor: Any, provider_txn_id: str | None
+) -> Payment:
     with transaction.atomic():
-        if provider_txn_id:
-            existing = Payment.objects.filter(provider=provider, provider_txn_id=provider_txn_id).first()
-            if existing is not None:
-                if existing.booking_id != booking.pk:
-                    raise BookingNotAllowed(f"{provider} transaction {provider_txn_id} belongs to another booking.")
-                return existing
+        if provider_txn_id and (existing := _already_recorded(booking, provider, provider_txn_id)) is not None:
+            return existing
         # Lock the booking first: a payment must never be lost to a sweeper expiring the booking at
         # the same instant. Either we hold the lock (the sweeper's SKIP LOCKED passes this row by and
         # we confirm) or the sweeper committed first (we see the expiry and re-book or flag a refund).

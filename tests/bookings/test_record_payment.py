@@ -114,3 +114,25 @@ def test_it_only_records_money_for_a_confirmed_booking(session, student):
     assert booking.status == BookingStatus.CONFIRMED
     assert booking.events.filter(action="booking.confirmed").count() == 1
     assert seats(session) == 1
+
+
+def test_it_returns_the_payment_when_the_same_transaction_arrives_twice_at_once(session, student):
+    """Both deliveries pass the "already recorded?" check; the second one's INSERT hits the unique index."""
+    from unittest import mock
+
+    from bookings.services import payments
+
+    booking = services.book(session=session, student=student)
+    first = services.record_payment(booking, provider="click", amount=booking.price, provider_txn_id="dup-1")
+    real = payments._already_recorded
+    stale_answers = [None]  # the racing delivery looked before the other one committed
+
+    def racing(*args):
+        return stale_answers.pop() if stale_answers else real(*args)
+
+    with mock.patch.object(payments, "_already_recorded", side_effect=racing):
+        again = services.record_payment(booking, provider="click", amount=booking.price, provider_txn_id="dup-1")
+
+    assert again.pk == first.pk
+    assert Payment.objects.filter(provider_txn_id="dup-1").count() == 1
+    assert Booking.objects.get(pk=booking.pk).status == BookingStatus.CONFIRMED
