@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import logging
+import os
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Future
@@ -57,37 +58,45 @@ async def _send(layer: Any, deliveries: list[Delivery]) -> None:
 
 
 class _Courier:
-    """A daemon thread running one event loop, started on first use (also after a fork)."""
+    """A daemon thread running one event loop that sends deliveries one after another, in the order
+    they were committed (a UI must never see a booking cancelled before it was created).
+    Started on first use, and again in a forked child."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._queue: asyncio.Queue | None = None
         self._pid: int | None = None
         self._pending: set[Future] = set()
 
     def _ensure_loop(self) -> asyncio.AbstractEventLoop:
-        import os
-
         with self._lock:
             if self._loop is None or self._pid != os.getpid():
                 loop = asyncio.new_event_loop()
-                thread = threading.Thread(target=loop.run_forever, name="realtime-courier", daemon=True)
-                thread.start()
+                self._queue = asyncio.Queue()  # binds to the loop that first awaits it: ours
+                threading.Thread(target=loop.run_forever, name="realtime-courier", daemon=True).start()
+                asyncio.run_coroutine_threadsafe(self._drain(), loop)
                 self._loop, self._pid = loop, os.getpid()
                 self._pending = set()
             return self._loop
 
     def submit(self, layer: Any, deliveries: list[Delivery]) -> Future:
-        future = asyncio.run_coroutine_threadsafe(self._guarded(layer, deliveries), self._ensure_loop())
-        self._pending.add(future)
-        future.add_done_callback(self._pending.discard)
-        return future
+        loop = self._ensure_loop()
+        done: Future = Future()
+        self._pending.add(done)
+        done.add_done_callback(self._pending.discard)
+        loop.call_soon_threadsafe(self._queue.put_nowait, (layer, deliveries, done))
+        return done
 
-    async def _guarded(self, layer: Any, deliveries: list[Delivery]) -> None:
-        try:
-            await _send(layer, deliveries)
-        except Exception:
-            logger.exception("Could not deliver %d realtime event(s)", len(deliveries))
+    async def _drain(self) -> None:
+        while True:
+            layer, deliveries, done = await self._queue.get()
+            try:
+                await _send(layer, deliveries)
+            except Exception:
+                logger.exception("Could not deliver %d realtime event(s)", len(deliveries))
+            finally:
+                done.set_result(None)
 
     def flush(self, timeout: float = 5.0) -> None:
         """Wait for sends in flight (a management command is about to exit, a test wants them out)."""

@@ -42,3 +42,24 @@ def test_it_delivers_a_committed_booking_to_a_listener_on_redis(settings):
     assert types == ["booking.created", "slot.updated"]
     assert received[0]["event"]["data"]["reference"] == booking.reference
     assert received[1]["event"]["data"]["seats_taken"] == 1
+
+
+def test_it_delivers_events_in_the_order_they_were_committed():
+    from realtime import events
+
+    layer = get_channel_layer()
+    group = "staff"
+
+    async def scenario() -> list[int]:
+        channel = await layer.new_channel()
+        await layer.group_add(group, channel)
+        try:
+            for n in range(50):  # outside a transaction: each publish goes out at once
+                await asyncio.to_thread(events.publish, "slot.updated", {"session": n}, groups=[group])
+            await asyncio.to_thread(delivery.flush)
+            received = [await asyncio.wait_for(layer.receive(channel), timeout=5) for _ in range(50)]
+        finally:
+            await layer.group_discard(group, channel)
+        return [message["event"]["data"]["session"] for message in received]
+
+    assert asyncio.run(scenario()) == list(range(50))
