@@ -6,20 +6,28 @@ from datetime import timedelta
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import F, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 from unfold.admin import ModelAdmin, TabularInline
 from unfold.decorators import display
 
+from bookings import services
 from bookings.admin.base import (
     SESSION_STATUS_COLOURS,
     ReadOnlyInline,
     TutorScopedMixin,
     tutor_filter,
 )
+from bookings.errors import BookingError
 from bookings.models import Booking, Session, SessionStatus
+
+STATUS_SERVICES = {
+    SessionStatus.OPEN: services.reopen_session,
+    SessionStatus.CLOSED: services.close_session,
+    SessionStatus.CANCELLED: services.cancel_session,
+}
 
 # Fields that change what students booked; frozen while a booking holds a seat.
 BOOKED_FIELDS = ("product", "tutor", "starts_at", "ends_at")
@@ -127,9 +135,22 @@ class SessionAdmin(TutorScopedMixin, ModelAdmin):
             obj.created_by = request.user
             obj.save()
             return
-        # Never write seats_taken back: a booking taking a seat between this request's read and
-        # its UPDATE would be lost (the services change it with conditional UPDATEs only).
-        obj.save(update_fields=[f.name for f in Session._meta.concrete_fields if f.editable and not f.primary_key])
+        # Plain fields are saved as they are; seats_taken never (a booking made between this
+        # request's read and its UPDATE would be lost), and capacity and status go through the
+        # services, whose conditional UPDATEs hold against bookings landing at the same moment.
+        plain = [
+            f.name
+            for f in Session._meta.concrete_fields
+            if f.editable and not f.primary_key and f.name not in ("capacity", "status")
+        ]
+        obj.save(update_fields=plain)
+        try:
+            if "capacity" in form.changed_data:
+                services.change_capacity(obj, capacity=obj.capacity, actor=request.user)
+            if "status" in form.changed_data:
+                STATUS_SERVICES[obj.status](obj, actor=request.user)
+        except BookingError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
 
     @display(description="Starts", ordering="starts_at")
     def starts(self, obj: Session) -> str:

@@ -4,6 +4,7 @@ from bookings.services.booking import book
 from bookings.services.expiry import expire_due
 from bookings.services.payments import paid_total, record_payment
 from bookings.services.results import record_result
+from bookings.services.sessions import cancel_session, change_capacity, close_session, reopen_session
 from bookings.services.transitions import (
     cancel,
     cancellation_policy,
@@ -17,7 +18,10 @@ from bookings.services.transitions import (
 __all__ = [
     "book",
     "cancel",
+    "cancel_session",
     "cancellation_policy",
+    "change_capacity",
+    "close_session",
     "complete",
     "confirm",
     "expire_due",
@@ -26,5 +30,6 @@ __all__ = [
     "paid_total",
     "record_payment",
     "record_result",
+    "reopen_session",
     "reschedule",
 ]

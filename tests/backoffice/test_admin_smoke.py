@@ -403,3 +403,23 @@ def test_it_lists_30_rows_with_the_queries_of_3(request, who, model):
     with_30 = changelist_queries(client, model)
 
     assert with_3 == with_30
+
+
+def test_editing_a_session_changes_capacity_and_status_through_the_services(admin_client):
+    session = SessionFactory(capacity=5)
+    services.book(session=session, student=StudentFactory())
+    url = reverse("admin:bookings_session_change", args=[session.pk])
+    page = admin_client.get(url)
+    data = {
+        name: value
+        for name, value in page.context["adminform"].form.initial.items()
+        if name in page.context["adminform"].form.fields and value is not None
+    }
+    data.update({"capacity": 2, "status": "closed", "room": "Hall B"})
+    data.update({f"bookings-{k}": v for k, v in {"TOTAL_FORMS": 0, "INITIAL_FORMS": 0}.items()})
+
+    response = admin_client.post(url, data)
+
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    session.refresh_from_db()
+    assert (session.capacity, session.status, session.room, session.seats_taken) == (2, "closed", "Hall B", 1)
