@@ -35,6 +35,8 @@ DEBUG = env_bool("DEBUG", default=False)
 SECRET_KEY = env("SECRET_KEY") or "seatdesk-insecure-development-key-change-me-in-production"
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+# Where people reach Seatdesk: absolute links in calendar feeds and e-mails are built on it.
+SITE_URL = env("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 
 INSTALLED_APPS = [
     "daphne",

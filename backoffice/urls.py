@@ -4,7 +4,10 @@ from django.contrib import admin
 from django.urls import path
 from django.views.generic import RedirectView
 
+from bookings.views import tutor_calendar_feed
+
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("admin/", admin.site.urls),
+    path("calendar/<str:token>.ics", tutor_calendar_feed, name="tutor-calendar"),
 ]

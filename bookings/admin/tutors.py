@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.html import format_html
 from unfold.admin import ModelAdmin, TabularInline
 from unfold.decorators import display
 
 from backoffice.models import Role, User
+from bookings import services
 from bookings.admin.base import TutorScopedMixin, tutor_filter
+from bookings.calendar_feed import calendar_url
 from bookings.models import Availability, DateException, Tutor
 
 TUTOR_SEARCH = ("tutor__user__first_name", "tutor__user__last_name", "tutor__user__email")
@@ -60,7 +64,30 @@ class TutorAdmin(ModelAdmin):
             },
         ),
         ("Bookings", {"fields": ("auto_confirm", "cancellation_policy")}),
+        ("Calendar", {"fields": ("calendar_link",)}),
     )
+    readonly_fields = ("calendar_link",)
+    actions = ("regenerate_calendar_links",)
+
+    @display(description="Private calendar feed")
+    def calendar_link(self, obj: Tutor) -> str:
+        if obj.pk is None:
+            return "Created with the tutor."
+        url = calendar_url(obj)
+        return format_html(
+            '<a href="{}" class="text-primary-600 break-all">{}</a><br><span class="text-xs">Subscribe to this '
+            "address in Google Calendar (Other calendars → From URL) or Apple Calendar (File → New Calendar "
+            "Subscription). Anyone with the link sees the schedule: regenerate it from the tutors list if it "
+            "leaks.</span>",
+            url,
+            url,
+        )
+
+    @admin.action(description="Regenerate calendar links (old links stop working)", permissions=["change"])
+    def regenerate_calendar_links(self, request: HttpRequest, queryset: QuerySet[Tutor]) -> None:
+        for tutor in queryset:
+            services.regenerate_calendar_token(tutor, actor=request.user)
+        self.message_user(request, f"New calendar links for {queryset.count()} tutor(s).", messages.SUCCESS)
 
     def get_queryset(self, request: HttpRequest):
         # Sessions pick their tutor through this admin's autocomplete, labelled by the user's name.

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import secrets
 import zoneinfo
 from datetime import timedelta
 
@@ -29,6 +30,10 @@ FREE_CANCELLATION_CUTOFF = {
 }
 
 
+def new_calendar_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
 class Tutor(models.Model):
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="tutor")
     timezone = models.CharField(max_length=64, default="Asia/Tashkent", validators=[validate_timezone])
@@ -47,6 +52,8 @@ class Tutor(models.Model):
         default=CancellationPolicy.MODERATE,
     )
     is_active = models.BooleanField(default=True)
+    # The secret in the tutor's private calendar feed URL; regenerating it revokes the old link.
+    calendar_token = models.CharField(max_length=40, unique=True, default=new_calendar_token, editable=False)
 
     class Meta:
         ordering = ["user__first_name", "user__last_name"]

@@ -14,6 +14,7 @@ from bookings.services.transitions import (
     mark_no_show,
     reschedule,
 )
+from bookings.services.tutors import regenerate_calendar_token
 
 __all__ = [
     "book",
@@ -30,6 +31,7 @@ __all__ = [
     "paid_total",
     "record_payment",
     "record_result",
+    "regenerate_calendar_token",
     "reopen_session",
     "reschedule",
 ]
