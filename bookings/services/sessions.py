@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from bookings.errors import BookingNotAllowed, InvalidTransition
 from bookings.models import SEAT_HOLDING, Booking, CancelReason, Session, SessionStatus
-from bookings.services._common import fresh, publish_booking, publish_slot
+from bookings.services._common import publish_booking, publish_slot
 from bookings.services.transitions import _cancel
 
 
@@ -60,11 +60,16 @@ def cancel_session(session: Session, *, reason: str = CancelReason.STAFF, actor:
         _set_status(
             session, allowed=[SessionStatus.OPEN, SessionStatus.CLOSED], to=SessionStatus.CANCELLED, verb="cancelled"
         )
-        bookings = list(Booking.objects.filter(session=session, status__in=SEAT_HOLDING).order_by("pk"))
+        # Read once with what each cancellation needs; the session's status is already cancelled,
+        # so no new booking can join this list while we work through it.
+        bookings = list(
+            Booking.objects.select_related("session__product", "session__tutor", "student")
+            .filter(session=session, status__in=SEAT_HOLDING)
+            .order_by("pk")
+        )
         for booking in bookings:
-            current = fresh(booking)
-            _cancel(current, reason=reason, actor=actor, session_cancelled=True)
-            publish_booking("booking.cancelled", current, reason=reason, session_cancelled=True)
+            _cancel(booking, reason=reason, actor=actor, session_cancelled=True)
+            publish_booking("booking.cancelled", booking, reason=reason, session_cancelled=True)
         publish_slot(session.pk)
         session.seats_taken = 0
     return len(bookings)
