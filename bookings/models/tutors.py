@@ -83,6 +83,12 @@ class Availability(models.Model):
         SUNDAY = 6, "Sunday"
 
     tutor = models.ForeignKey(Tutor, on_delete=models.CASCADE, related_name="availability")
+    product = models.ForeignKey(
+        "bookings.Product",
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="What the sessions generated from this window sell (a lesson product, usually).",
+    )
     weekday = models.PositiveSmallIntegerField(choices=Weekday.choices)
     start_time = models.TimeField()
     end_time = models.TimeField()

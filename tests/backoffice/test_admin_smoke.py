@@ -72,7 +72,9 @@ def manager_client(client, manager):
 def demo(db):
     """A little of everything, so that every list and change page has a row to render."""
     tutor = TutorFactory()
-    Availability.objects.create(tutor=tutor, weekday=0, start_time=time(9), end_time=time(17))
+    Availability.objects.create(
+        tutor=tutor, product=ProductFactory(code="GE-LESSON"), weekday=0, start_time=time(9), end_time=time(17)
+    )
     DateException.objects.create(tutor=tutor, date=timezone.localdate() + timedelta(days=10))
     exam = SessionFactory(capacity=30)
     lesson = SessionFactory(product=ProductFactory(code="LESSON", scoring="none"), tutor=tutor, capacity=1)

@@ -140,6 +140,7 @@ class DemoCentre:
             for code, row in PRODUCTS.items()
         }
         self.mock = self.products["IELTS-MOCK"]
+        self.lesson = self.products["GE-LESSON"]
         self._tutor_calendars()
         self.students = self._students()
         sessions = self._sessions()
@@ -158,7 +159,7 @@ class DemoCentre:
         weekly = [(self.aziza, day, 9, 13) for day in range(5)] + [(self.aziza, day, 14, 18) for day in range(5)]
         weekly += [(self.james, day, 10, 16) for day in (1, 3, 5)]
         Availability.objects.bulk_create(
-            Availability(tutor=tutor, weekday=day, start_time=time(start), end_time=time(end))
+            Availability(tutor=tutor, product=self.lesson, weekday=day, start_time=time(start), end_time=time(end))
             for tutor, day, start, end in weekly
         )
         # Far enough ahead that a lesson that afternoon could still be booked (12 h notice) and then moved.
