@@ -120,10 +120,30 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Redis: channel layer, cache, task broker -------------------------------------------------
 REDIS_URL = env("REDIS_URL")
 if REDIS_URL:
+    # Chosen from measurement, not defaults. One daphne process delivers roughly 4-7k frames/s
+    # (150-250 us each), so a burst (an import, the expiry sweep, a cancelled exam of 30 seats
+    # seen by every open screen) queues up in each socket's channel before it drains:
+    # - capacity: channels-redis drops whole messages for a channel past it (default 100); 2,000
+    #   holds the largest burst we produce (an import's events) for every screen, at ~1 KB each.
+    # - expiry: how long a queued message waits for its socket; 120 s covers draining 2,000
+    #   frames for a few hundred sockets, and a client away longer gets its notifications replayed
+    #   from the database on reconnect (?since=).
+    # - group_expiry: a membership lapses after this even if the socket lives on; back-office
+    #   tabs stay open for days, so a week (a crashed server's memberships linger that long, which
+    #   only costs an ignored message each).
+    # - max_connections: redis-py's pool defaults to 100 per process, and group_discard of
+    #   hundreds of sockets closing at once (a server restart) failed with "Too many connections";
+    #   1,000 per process stays well inside Redis's maxclients (10,000) for several processes.
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": "seatdesk"},
+            "CONFIG": {
+                "hosts": [{"address": REDIS_URL, "max_connections": 1000}],
+                "prefix": "seatdesk",
+                "capacity": 2000,
+                "expiry": 120,
+                "group_expiry": 7 * 24 * 3600,
+            },
         }
     }
     CACHES = {
@@ -134,7 +154,11 @@ if REDIS_URL:
         }
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    # One process: every socket and every publisher of the web server share this layer; events a
+    # worker raises are stored as notifications and replayed on the next connect.
+    CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 2000, "expiry": 120}}
+    }
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 Q_CLUSTER = {

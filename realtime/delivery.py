@@ -31,7 +31,8 @@ logger = logging.getLogger(__name__)
 
 LAYER_MESSAGE_TYPE = "event.message"  # the consumer's handler is ``event_message``
 
-Delivery = tuple[dict[str, Any], Sequence[str]]
+# (envelope, groups, ids of the people a notification was stored for: their bell counts it)
+Delivery = tuple[dict[str, Any], Sequence[str], Sequence[int]]
 
 
 def deliver(deliveries: list[Delivery]) -> Future | None:
@@ -40,8 +41,8 @@ def deliver(deliveries: list[Delivery]) -> Future | None:
     if layer is None or not deliveries:
         return None
     if isinstance(layer, InMemoryChannelLayer):
-        wanted = [(message, [g for g in groups if g in layer.groups]) for message, groups in deliveries]
-        wanted = [(message, groups) for message, groups in wanted if groups]
+        wanted = [(m, [g for g in groups if g in layer.groups], r) for m, groups, r in deliveries]
+        wanted = [(m, groups, r) for m, groups, r in wanted if groups]
         if wanted:
             try:
                 async_to_sync(_send)(layer, wanted)
@@ -52,9 +53,9 @@ def deliver(deliveries: list[Delivery]) -> Future | None:
 
 
 async def _send(layer: Any, deliveries: list[Delivery]) -> None:
-    for message, groups in deliveries:
+    for message, groups, recipients in deliveries:
         for group in groups:
-            await layer.group_send(group, {"type": LAYER_MESSAGE_TYPE, "event": message})
+            await layer.group_send(group, {"type": LAYER_MESSAGE_TYPE, "event": message, "for": list(recipients)})
 
 
 class _Courier:

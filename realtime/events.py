@@ -15,7 +15,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from realtime.delivery import LAYER_MESSAGE_TYPE, deliver
+from realtime.delivery import LAYER_MESSAGE_TYPE, Delivery, deliver
 from realtime.models import Notification
 
 __all__ = ["LAYER_MESSAGE_TYPE", "publish", "publish_many", "send_to_groups"]
@@ -96,13 +96,14 @@ def publish_many(events: Sequence[Event]) -> list[dict[str, Any]]:
     """``publish()`` for a batch: one INSERT for all notifications, one hop to the layer after commit."""
     messages: list[dict[str, Any]] = []
     notifications: list[Notification] = []
-    deliveries: list[tuple[dict[str, Any], list[str]]] = []
+    deliveries: list[Delivery] = []
     for type, data, groups, recipients in events:
         if type not in EVENT_TYPES:
             raise ValueError(f"Unknown event type {type!r}")
         message = envelope(type, data)
         messages.append(message)
-        for rid in sorted({getattr(r, "pk", r) for r in recipients if r is not None}):
+        recipient_ids = sorted({getattr(r, "pk", r) for r in recipients if r is not None})
+        for rid in recipient_ids:
             notifications.append(
                 Notification(
                     recipient_id=rid,
@@ -113,7 +114,7 @@ def publish_many(events: Sequence[Event]) -> list[dict[str, Any]]:
                 )
             )
         if groups:
-            deliveries.append((message, list(dict.fromkeys(groups))))
+            deliveries.append((message, list(dict.fromkeys(groups)), recipient_ids))
     if notifications:
         Notification.objects.bulk_create(notifications, batch_size=1000)
     if deliveries:
@@ -122,8 +123,8 @@ def publish_many(events: Sequence[Event]) -> list[dict[str, Any]]:
 
 
 def send_to_groups(message: dict[str, Any], groups: Sequence[str]) -> None:
-    _deliver([(message, list(groups))])
+    _deliver([(message, list(groups), [])])
 
 
-def _deliver(deliveries: list[tuple[dict[str, Any], list[str]]]) -> None:
+def _deliver(deliveries: list[Delivery]) -> None:
     deliver(deliveries)

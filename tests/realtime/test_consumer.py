@@ -1,4 +1,12 @@
+"""The notifications socket: who may connect, which groups they hear, watch permissions, marking
+read, replay after a reconnect, and refusing bad input — on the in-memory layer and on
+channels-redis (the ``layer`` fixture runs each test on both when Redis is there)."""
+
 from __future__ import annotations
+
+import json
+import os
+import uuid
 
 import pytest
 from channels.db import database_sync_to_async
@@ -7,53 +15,74 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import AnonymousUser
 
 from backoffice.asgi import application
-from realtime.consumers import NotificationConsumer
+from realtime.consumers import MAX_FRAME_BYTES, REPLAY_LIMIT, NotificationConsumer
 from realtime.events import LAYER_MESSAGE_TYPE
 from realtime.models import Notification
-from tests.factories import OperatorFactory, TutorFactory
+from tests.factories import OperatorFactory, SessionFactory, StudentFactory, TutorFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def connect(user) -> WebsocketCommunicator:
-    communicator = WebsocketCommunicator(NotificationConsumer.as_asgi(), "/ws/notifications/")
+@pytest.fixture(
+    params=["memory", pytest.param("redis", marks=pytest.mark.redis)],
+    autouse=True,
+)
+def layer(request, settings):
+    if request.param == "memory":
+        settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    else:
+        settings.CHANNEL_LAYERS = {
+            "default": {
+                "BACKEND": "channels_redis.core.RedisChannelLayer",
+                # A prefix of its own: nothing left over from another test or process is heard.
+                "CONFIG": {"hosts": [os.environ.get("REDIS_URL", "")], "prefix": f"test-{uuid.uuid4().hex[:8]}"},
+            }
+        }
+    return request.param
+
+
+def connect(user, query: str = "") -> WebsocketCommunicator:
+    path = "/ws/notifications/" + (f"?{query}" if query else "")
+    communicator = WebsocketCommunicator(NotificationConsumer.as_asgi(), path)
     communicator.scope["user"] = user
     return communicator
 
 
+async def connected(user, query: str = "") -> tuple[WebsocketCommunicator, dict]:
+    communicator = connect(user, query)
+    ok, code = await communicator.connect()
+    assert ok, code
+    return communicator, await communicator.receive_json_from()
+
+
+async def send_to(group: str, event: dict, recipients: list[int] = ()) -> None:
+    await get_channel_layer().group_send(group, {"type": LAYER_MESSAGE_TYPE, "event": event, "for": list(recipients)})
+
+
+def event(type: str = "booking.created", **data) -> dict:
+    return {"type": type, "id": str(uuid.uuid4()), "at": "2026-11-21T10:00:00Z", "data": data}
+
+
+notify = database_sync_to_async(
+    lambda user, n=1: Notification.objects.bulk_create(
+        Notification(recipient=user, type="booking.created", title=f"New booking {i}", data=event(booking=i))
+        for i in range(n)
+    )
+)
+operator_factory = database_sync_to_async(OperatorFactory)
+tutor_factory = database_sync_to_async(TutorFactory)
+
+
+# --- Who may connect ------------------------------------------------------------------------------
+
+
 async def test_it_closes_an_anonymous_connection_with_4401():
-    communicator = connect(AnonymousUser())
-    connected, code = await communicator.connect()
-    assert (connected, code) == (False, 4401)
+    assert await connect(AnonymousUser()).connect() == (False, 4401)
 
 
-async def test_it_greets_staff_with_their_unread_count_and_relays_staff_events():
-    operator = await database_sync_to_async(OperatorFactory)()
-    await database_sync_to_async(Notification.objects.create)(recipient=operator, type="booking.created", title="x")
-    communicator = connect(operator)
-    connected, _ = await communicator.connect()
-    assert connected
-    assert await communicator.receive_json_from() == {"type": "hello", "unread": 1}
-
-    event = {"type": "booking.created", "id": "1", "at": "2026-11-21T10:00:00Z", "data": {"booking": 1}}
-    await get_channel_layer().group_send("staff", {"type": LAYER_MESSAGE_TYPE, "event": event})
-    assert await communicator.receive_json_from() == event
-    await communicator.disconnect()
-
-
-async def test_it_puts_a_tutor_in_their_own_group_only():
-    tutor = await database_sync_to_async(TutorFactory)()
-    communicator = connect(tutor.user)
-    assert (await communicator.connect())[0]
-    await communicator.receive_json_from()  # hello
-
-    layer = get_channel_layer()
-    await layer.group_send("staff", {"type": LAYER_MESSAGE_TYPE, "event": {"type": "slot.updated"}})
-    assert await communicator.receive_nothing(timeout=0.2)
-    mine = {"type": "booking.created", "data": {}}
-    await layer.group_send(f"tutor.{tutor.user_id}", {"type": LAYER_MESSAGE_TYPE, "event": mine})
-    assert await communicator.receive_json_from() == mine
-    await communicator.disconnect()
+async def test_it_closes_a_student_connection_with_4403():
+    student = await database_sync_to_async(StudentFactory)()
+    assert await connect(student).connect() == (False, 4403)
 
 
 async def test_the_asgi_router_refuses_a_foreign_origin():
@@ -62,3 +91,214 @@ async def test_the_asgi_router_refuses_a_foreign_origin():
     )
     connected, _ = await communicator.connect()
     assert not connected
+
+
+# --- Groups ---------------------------------------------------------------------------------------
+
+
+async def test_it_greets_staff_with_their_unread_count_and_relays_staff_events():
+    operator = await operator_factory()
+    [note] = await notify(operator)
+    communicator, hello = await connected(operator)
+    assert hello == {"type": "hello", "unread": 1, "last": note.pk, "truncated": False}
+
+    created = event(booking=1)
+    await send_to("staff", created)
+    assert await communicator.receive_json_from() == created
+    await communicator.disconnect()
+
+
+async def test_it_marks_events_stored_for_this_person_as_theirs():
+    operator = await operator_factory()
+    communicator, _ = await connected(operator)
+    await send_to("staff", event(booking=1), recipients=[operator.pk])
+    assert (await communicator.receive_json_from())["mine"] is True
+    await send_to("staff", event(booking=2), recipients=[operator.pk + 1000])
+    assert "mine" not in await communicator.receive_json_from()
+    await communicator.disconnect()
+
+
+async def test_it_puts_a_tutor_in_their_own_group_only():
+    tutor = await tutor_factory()
+    communicator, _ = await connected(tutor.user)
+    await send_to("staff", event("slot.updated"))
+    await send_to("tutor.999999", event())
+    assert await communicator.receive_nothing(timeout=0.2)
+    mine = event()
+    await send_to(f"tutor.{tutor.user_id}", mine)
+    assert await communicator.receive_json_from() == mine
+    await communicator.disconnect()
+
+
+async def test_it_leaves_its_groups_on_disconnect():
+    operator = await operator_factory()
+    communicator, _ = await connected(operator)
+    await communicator.send_json_to({"action": "watch", "session": (await database_sync_to_async(SessionFactory)()).pk})
+    assert (await communicator.receive_json_from())["type"] == "watching"
+    await communicator.disconnect()
+    listener, _ = await connected(await operator_factory())
+    await send_to("staff", event())
+    assert (await listener.receive_json_from())["type"] == "booking.created"  # the group lives on for others
+    await listener.disconnect()
+
+
+# --- Watching a session ---------------------------------------------------------------------------
+
+
+async def test_staff_may_watch_any_session_and_then_hear_its_seats():
+    operator = await operator_factory()
+    session = await database_sync_to_async(SessionFactory)()
+    communicator, _ = await connected(operator)
+    await communicator.send_json_to({"action": "watch", "session": session.pk})
+    assert await communicator.receive_json_from() == {"type": "watching", "session": session.pk}
+    slot = event("slot.updated", session=session.pk, seats_left=3)
+    await send_to(f"session.{session.pk}", slot)
+    assert await communicator.receive_json_from() == slot
+
+    await communicator.send_json_to({"action": "unwatch", "session": session.pk})
+    assert await communicator.receive_json_from() == {"type": "unwatched", "session": session.pk}
+    await send_to(f"session.{session.pk}", slot)
+    assert await communicator.receive_nothing(timeout=0.2)
+    await communicator.disconnect()
+
+
+async def test_a_tutor_may_watch_their_own_session_but_not_another_tutors():
+    tutor = await tutor_factory()
+    own = await database_sync_to_async(SessionFactory)(tutor=tutor)
+    other = await database_sync_to_async(SessionFactory)(tutor=await tutor_factory())
+    communicator, _ = await connected(tutor.user)
+
+    await communicator.send_json_to({"action": "watch", "session": own.pk})
+    assert await communicator.receive_json_from() == {"type": "watching", "session": own.pk}
+    await communicator.send_json_to({"action": "watch", "session": other.pk})
+    refusal = await communicator.receive_json_from()
+    assert (refusal["type"], refusal["error"], refusal["session"]) == ("error", "forbidden", other.pk)
+
+    # Not joined: the other session's seats never reach this tutor.
+    await send_to(f"session.{other.pk}", event("slot.updated", session=other.pk))
+    assert await communicator.receive_nothing(timeout=0.2)
+    await communicator.disconnect()
+
+
+async def test_watching_a_session_that_does_not_exist_is_refused_like_a_forbidden_one():
+    communicator, _ = await connected(await operator_factory())
+    await communicator.send_json_to({"action": "watch", "session": 987654})
+    assert (await communicator.receive_json_from())["error"] == "forbidden"
+    await communicator.disconnect()
+
+
+# --- Marking read ---------------------------------------------------------------------------------
+
+
+async def test_mark_read_marks_one_of_mine_and_answers_with_the_new_count():
+    operator = await operator_factory()
+    first, _second = await notify(operator, 2)
+    communicator, hello = await connected(operator)
+    assert hello["unread"] == 2
+
+    await communicator.send_json_to({"action": "mark_read", "id": first.pk})
+    assert await communicator.receive_json_from() == {"type": "unread", "unread": 1}
+    await database_sync_to_async(first.refresh_from_db)()
+    assert first.read and first.read_at is not None
+    await communicator.disconnect()
+
+
+async def test_mark_read_of_someone_elses_notification_changes_nothing():
+    operator, other = await operator_factory(), await operator_factory()
+    [theirs] = await notify(other)
+    communicator, _ = await connected(operator)
+    await communicator.send_json_to({"action": "mark_read", "id": theirs.pk})
+    assert (await communicator.receive_json_from())["error"] == "not_found"
+    await database_sync_to_async(theirs.refresh_from_db)()
+    assert not theirs.read
+    await communicator.disconnect()
+
+
+async def test_mark_all_read():
+    operator, other = await operator_factory(), await operator_factory()
+    await notify(operator, 3)
+    await notify(other, 1)
+    communicator, _ = await connected(operator)
+    await communicator.send_json_to({"action": "mark_all_read"})
+    assert await communicator.receive_json_from() == {"type": "unread", "unread": 0}
+    unread = database_sync_to_async(lambda user: Notification.objects.filter(recipient=user, read=False).count())
+    assert (await unread(operator), await unread(other)) == (0, 1)
+    await communicator.disconnect()
+
+
+# --- Replay after a reconnect ---------------------------------------------------------------------
+
+
+async def test_a_reconnecting_client_gets_every_notification_after_since_in_order():
+    tutor = await tutor_factory()
+    notes = await notify(tutor.user, 4)
+    communicator, hello = await connected(tutor.user, f"since={notes[1].pk}")
+    assert hello["unread"] == 4 and hello["last"] == notes[-1].pk
+    replayed = [await communicator.receive_json_from() for _ in range(2)]
+    assert [frame["notification"] for frame in replayed] == [notes[2].pk, notes[3].pk]
+    assert replayed[0]["type"] == "booking.created" and replayed[0]["replay"] is True
+    assert replayed[0]["id"] == notes[2].data["id"]  # the envelope id: a client de-duplicates by it
+    assert await communicator.receive_nothing(timeout=0.1)
+    await communicator.disconnect()
+
+
+async def test_replay_is_bounded_and_says_when_it_was_cut():
+    operator = await operator_factory()
+    notes = await notify(operator, REPLAY_LIMIT + 5)
+    communicator, hello = await connected(operator, "since=0")
+    assert hello["truncated"] is True
+    frames = [await communicator.receive_json_from() for _ in range(REPLAY_LIMIT)]
+    assert frames[0]["notification"] == notes[0].pk
+    assert await communicator.receive_nothing(timeout=0.1)
+    await communicator.disconnect()
+
+
+async def test_a_bad_since_is_ignored():
+    operator = await operator_factory()
+    await notify(operator)
+    communicator, hello = await connected(operator, "since=yesterday")
+    assert hello["unread"] == 1
+    assert await communicator.receive_nothing(timeout=0.1)
+    await communicator.disconnect()
+
+
+# --- Bad input ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("frame", "error"),
+    [
+        ("not json", "malformed"),
+        ("[1, 2]", "malformed"),
+        ('"watch"', "malformed"),
+        ("{}", "unknown_action"),
+        ('{"action": "explode"}', "unknown_action"),
+        ('{"action": "watch"}', "malformed"),
+        ('{"action": "watch", "session": "12"}', "malformed"),
+        ('{"action": "watch", "session": true}', "malformed"),
+        ('{"action": "watch", "session": -1}', "malformed"),
+        ('{"action": "mark_read", "id": null}', "malformed"),
+    ],
+)
+async def test_malformed_frames_get_an_error_frame_and_the_socket_stays_open(frame, error):
+    communicator, _ = await connected(await operator_factory())
+    await communicator.send_to(text_data=frame)
+    reply = await communicator.receive_json_from()
+    assert (reply["type"], reply["error"]) == ("error", error) and reply["detail"]
+    await communicator.send_json_to({"action": "mark_all_read"})  # still alive
+    assert (await communicator.receive_json_from())["type"] == "unread"
+    await communicator.disconnect()
+
+
+async def test_binary_frames_are_refused():
+    communicator, _ = await connected(await operator_factory())
+    await communicator.send_to(bytes_data=b"\x00\x01")
+    assert (await communicator.receive_json_from())["error"] == "malformed"
+    await communicator.disconnect()
+
+
+async def test_a_frame_over_the_limit_is_refused_and_the_socket_closed():
+    communicator, _ = await connected(await operator_factory())
+    await communicator.send_to(text_data=json.dumps({"action": "watch", "pad": "x" * MAX_FRAME_BYTES}))
+    assert (await communicator.receive_json_from())["error"] == "too_big"
+    assert await communicator.receive_output() == {"type": "websocket.close", "code": 1009}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from unittest import mock
 
 import pytest
 from channels.layers import get_channel_layer
@@ -63,3 +64,52 @@ def test_it_delivers_events_in_the_order_they_were_committed():
         return [message["event"]["data"]["session"] for message in received]
 
     assert asyncio.run(scenario()) == list(range(50))
+
+
+BURST = 600  # six times channels-redis's default capacity of 100 per channel
+
+
+def burst_received(layer) -> list[int]:
+    """Publish BURST events in one transaction to a socket that is busy (not reading), then drain it."""
+    from django.db import transaction
+
+    from realtime import events
+
+    group = f"burst-{id(layer)}"
+
+    async def scenario() -> list[int]:
+        channel = await layer.new_channel()
+        await layer.group_add(group, channel)
+        try:
+
+            def publish_burst() -> None:
+                with transaction.atomic():
+                    events.publish_many([("slot.updated", {"session": n}, [group], ()) for n in range(BURST)])
+                delivery.flush(timeout=30)
+
+            await asyncio.to_thread(publish_burst)
+            received = []
+            while True:
+                try:
+                    received.append(await asyncio.wait_for(layer.receive(channel), timeout=0.5))
+                except TimeoutError:
+                    return [message["event"]["data"]["session"] for message in received]
+        finally:
+            await layer.group_discard(group, channel)
+
+    return asyncio.run(scenario())
+
+
+def test_a_burst_larger_than_the_default_capacity_loses_nothing():
+    assert burst_received(get_channel_layer()) == list(range(BURST))
+
+
+def test_the_default_capacity_would_have_dropped_most_of_that_burst(settings):
+    """The control for the test above: why capacity is set at all."""
+    from channels_redis.core import RedisChannelLayer
+
+    config = settings.CHANNEL_LAYERS["default"]["CONFIG"]
+    default_layer = RedisChannelLayer(hosts=config["hosts"], prefix="seatdesk-default-capacity")
+    with mock.patch.object(delivery, "get_channel_layer", return_value=default_layer):
+        received = burst_received(default_layer)
+    assert len(received) <= 101 < BURST

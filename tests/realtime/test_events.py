@@ -20,7 +20,7 @@ def test_it_sends_the_designed_envelope_to_each_group_after_commit(django_captur
     assert set(message) == {"type", "id", "at", "data"}
     assert message["type"] == "slot.updated"
     assert message["at"].endswith("Z")
-    deliver.assert_called_once_with([(message, ["staff", "session.1"])])
+    deliver.assert_called_once_with([(message, ["staff", "session.1"], [])])
 
 
 def test_it_stores_a_notification_per_recipient():
