@@ -93,3 +93,38 @@ class User(AbstractUser):
     @property
     def is_operator(self) -> bool:
         return self.role == Role.OPERATOR
+
+
+class StudentManager(SeatdeskUserManager):
+    use_in_migrations = False  # a filtered default manager is for the admin, not for migrations
+
+    def get_queryset(self) -> models.QuerySet[User]:
+        return super().get_queryset().filter(role=Role.STUDENT)
+
+
+class StaffManager(SeatdeskUserManager):
+    use_in_migrations = False
+
+    def get_queryset(self) -> models.QuerySet[User]:
+        return super().get_queryset().filter(role__in=STAFF_ROLES)
+
+
+class Student(User):
+    """Users with the student role: the people booked, with their own pages in the back office."""
+
+    objects = StudentManager()
+
+    class Meta:
+        proxy = True
+        verbose_name = "student"
+
+
+class Staff(User):
+    """Users with a staff role (manager, operator, tutor): the people who log into the back office."""
+
+    objects = StaffManager()
+
+    class Meta:
+        proxy = True
+        verbose_name = "staff member"
+        verbose_name_plural = "staff"

@@ -6,10 +6,13 @@ from django.contrib.auth.models import Group
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 
-from backoffice.models import ROLE_GROUPS, User
+from backoffice.models import ROLE_GROUPS, Staff, Student, User
 
 
+# post_save names the class saved as its sender: a proxy's save (the Students and Staff pages) too.
 @receiver(post_save, sender=User)
+@receiver(post_save, sender=Student)
+@receiver(post_save, sender=Staff)
 def sync_role_group(sender, instance: User, raw: bool = False, **kwargs) -> None:
     if raw:
         return

@@ -2,9 +2,18 @@
 
 from bookings.services.booking import book
 from bookings.services.expiry import expire_due
+from bookings.services.feedback import assign_feedback, complete_feedback, request_feedback, score_feedback
+from bookings.services.generation import GenerationReport, generate_sessions
 from bookings.services.payments import paid_total, record_payment
-from bookings.services.results import record_result
-from bookings.services.sessions import cancel_session, change_capacity, close_session, reopen_session
+from bookings.services.results import correct_result, record_result
+from bookings.services.sessions import (
+    Duplication,
+    cancel_session,
+    change_capacity,
+    close_session,
+    duplicate_session,
+    reopen_session,
+)
 from bookings.services.transitions import (
     cancel,
     cancellation_policy,
@@ -17,6 +26,9 @@ from bookings.services.transitions import (
 from bookings.services.tutors import regenerate_calendar_token
 
 __all__ = [
+    "Duplication",
+    "GenerationReport",
+    "assign_feedback",
     "book",
     "cancel",
     "cancel_session",
@@ -24,14 +36,20 @@ __all__ = [
     "change_capacity",
     "close_session",
     "complete",
+    "complete_feedback",
     "confirm",
+    "correct_result",
+    "duplicate_session",
     "expire_due",
     "free_cancellation_until",
+    "generate_sessions",
     "mark_no_show",
     "paid_total",
     "record_payment",
     "record_result",
     "regenerate_calendar_token",
     "reopen_session",
+    "request_feedback",
     "reschedule",
+    "score_feedback",
 ]

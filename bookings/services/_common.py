@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from bookings.errors import InvalidTransition
 from bookings.models import Booking, BookingEvent, BookingStatus, Session, SessionStatus
+from bookings.reports import bump_dashboard_version
 from realtime.events import publish, session_group, staff_group, tutor_group
 
 STATUS_VERBS = {
@@ -133,6 +134,7 @@ def booking_recipients(session: Session) -> list[int]:
 
 
 def publish_booking(type: str, booking: Booking, **extra: Any) -> None:
+    bump_dashboard_version()
     session = booking.session
     publish(
         type,
@@ -143,6 +145,7 @@ def publish_booking(type: str, booking: Booking, **extra: Any) -> None:
 
 
 def publish_slot(session_id: int, payload: dict[str, Any] | None = None) -> None:
+    bump_dashboard_version()
     payload = payload or slot_payload(session_id)
     publish("slot.updated", payload, groups=[staff_group(), session_group(session_id)])
 

@@ -11,6 +11,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from bookings.models import Booking, BookingEvent, BookingStatus, CancelReason, Reminder, ReminderStatus, Session
+from bookings.reports import bump_dashboard_version
 from bookings.services._common import slot_data
 from bookings.services.reminders import cancel_pending_reminders
 from realtime.events import publish_many, session_group, staff_group, tutor_group
@@ -39,6 +40,7 @@ def expire_due(*, now: datetime | None = None, batch_size: int = BATCH_SIZE) -> 
             if not rows:
                 break
             _publish(rows)
+            bump_dashboard_version()
         total += len(rows)
         if len(rows) < batch_size:
             break

@@ -18,6 +18,7 @@ from bookings.models import (
     PaymentProvider,
     PaymentStatus,
 )
+from bookings.reports import bump_dashboard_version
 from bookings.services._common import (
     change_status,
     fresh,
@@ -133,6 +134,7 @@ def _record_payment(
             },
             groups=[staff_group()],
         )
+        bump_dashboard_version()  # money in changes revenue even when the booking's status does not
     _copy_state(current, booking)
     return payment
 

@@ -61,11 +61,14 @@ def free_cancellation_until(session: Session) -> datetime:
     return session.starts_at - FREE_CANCELLATION_CUTOFF[CancellationPolicy(cancellation_policy(session))]
 
 
-def cancel(booking: Booking, *, reason: str, actor: Any = None, override_policy: bool = False) -> Booking:
+def cancel(
+    booking: Booking, *, reason: str, actor: Any = None, override_policy: bool = False, note: str = ""
+) -> Booking:
     """Cancel a pending or confirmed booking and release its seat.
 
     A student's cancellation after the free-cancellation cut-off of the policy is refused unless
-    a member of staff overrides it (``override_policy=True``); the override is kept in the history.
+    a member of staff overrides it (``override_policy=True``); the override is kept in the history,
+    and so is ``note`` (what the student said on the phone, say).
     """
     if reason not in CancelReason.values:
         raise BookingNotAllowed(f"“{reason}” is not a cancellation reason.")
@@ -77,6 +80,8 @@ def cancel(booking: Booking, *, reason: str, actor: Any = None, override_policy:
             raise BookingNotAllowed(f"Booking {current.reference} has not passed its payment deadline.")
         if reason == CancelReason.STUDENT and current.status in SEAT_HOLDING:
             data = _check_policy(current, actor=actor, override=override_policy)
+        if note.strip():
+            data["note"] = note.strip()
         _cancel(current, reason=reason, actor=actor, **data)
         event = "booking.expired" if reason == CancelReason.EXPIRED else "booking.cancelled"
         publish_booking(event, current, reason=reason)

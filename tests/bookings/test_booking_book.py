@@ -96,10 +96,13 @@ def test_it_publishes_booking_created_and_slot_updated_after_commit(
         deliver.assert_not_called()  # nothing leaves before the commit
         for callback in callbacks:
             callback()
-    sent = [(message["type"], groups) for call in deliver.call_args_list for message, groups in call.args[0]]
+    sent = [(message["type"], groups) for call in deliver.call_args_list for message, groups, _ in call.args[0]]
     assert ("booking.created", ["staff", f"session.{session.pk}"]) in sent
     slot = next(
-        message for call in deliver.call_args_list for message, _ in call.args[0] if message["type"] == "slot.updated"
+        message
+        for call in deliver.call_args_list
+        for message, _, _ in call.args[0]
+        if message["type"] == "slot.updated"
     )
     assert slot["data"] == {"session": session.pk, "capacity": 5, "seats_taken": 1, "seats_left": 4, "status": "open"}
 

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
+from django.test import override_settings
+from django.utils import timezone
 
 from bookings import services
 from bookings.errors import BookingNotAllowed, InvalidTransition, SessionFull
@@ -102,3 +105,108 @@ def test_a_session_is_cancelled_by_staff_or_tutor_only(session):
     with pytest.raises(BookingNotAllowed):
         services.cancel_session(session, reason=CancelReason.EXPIRED)
     assert Session.objects.get(pk=session.pk).status == SessionStatus.OPEN
+
+
+def test_cancelling_a_session_keeps_the_staff_note_in_each_bookings_history(session, operator):
+    booking = services.book(session=session, student=StudentFactory())
+
+    services.cancel_session(session, actor=operator, note="Examiner ill")
+
+    event = booking.events.get(action="booking.cancelled")
+    assert event.data == {"reason": "staff", "session_cancelled": True, "note": "Examiner ill"}
+
+
+# --- duplicate_session ---------------------------------------------------------------------------
+
+
+def local(text: str) -> datetime:
+    """An aware datetime from ``YYYY-MM-DD HH:MM`` on the centre's clock (TIME_ZONE)."""
+    return timezone.make_aware(datetime.strptime(text, "%Y-%m-%d %H:%M"))
+
+
+def test_it_duplicates_a_session_to_the_same_time_on_the_next_weeks(operator):
+    tutor = TutorFactory()
+    session = SessionFactory(product=LessonFactory(), tutor=tutor, room="Room 3", capacity=4)
+    services.book(session=session, student=StudentFactory())
+
+    result = services.duplicate_session(session, weeks=3, actor=operator)
+
+    assert result.skipped == []
+    assert [s.starts_at for s in result.created] == [session.starts_at + timedelta(weeks=w) for w in (1, 2, 3)]
+    for copy in Session.objects.filter(pk__in=[s.pk for s in result.created]):
+        assert (copy.product_id, copy.tutor_id, copy.room, copy.capacity) == (session.product_id, tutor.pk, "Room 3", 4)
+        assert copy.ends_at - copy.starts_at == session.ends_at - session.starts_at
+        assert (copy.status, copy.seats_taken, copy.created_by) == (SessionStatus.OPEN, 0, operator)
+
+
+def test_it_skips_and_reports_the_weeks_the_tutor_is_busy():
+    tutor = TutorFactory()
+    lesson = SessionFactory(product=LessonFactory(duration_minutes=60), tutor=tutor)
+    # Overlapping without sharing the start, and a cancelled session that frees its slot.
+    SessionFactory(product=LessonFactory(), tutor=tutor, starts_at=lesson.starts_at + timedelta(weeks=1, minutes=45))
+    freed = SessionFactory(product=LessonFactory(), tutor=tutor, starts_at=lesson.starts_at + timedelta(weeks=2))
+    services.cancel_session(freed)
+    # Another tutor at the very same time is no clash.
+    SessionFactory(product=LessonFactory(), tutor=TutorFactory(), starts_at=lesson.starts_at + timedelta(weeks=3))
+
+    result = services.duplicate_session(lesson, weeks=3)
+
+    assert [s.starts_at for s in result.created] == [lesson.starts_at + timedelta(weeks=w) for w in (2, 3)]
+    assert [s.starts_at for s in result.skipped] == [lesson.starts_at + timedelta(weeks=1)]
+    assert "already has a session" in result.skipped[0].reason
+
+
+def test_duplicating_an_exam_twice_creates_nothing_the_second_time():
+    exam = SessionFactory(room="Hall A")
+
+    first = services.duplicate_session(exam, weeks=2)
+    second = services.duplicate_session(exam, weeks=2)
+
+    assert len(first.created) == 2
+    assert (second.created, len(second.skipped)) == ([], 2)
+    assert Session.objects.count() == 3
+
+
+@override_settings(TIME_ZONE="Europe/Kyiv")
+def test_it_keeps_the_local_time_across_a_daylight_saving_change():
+    # Kyiv moves from UTC+2 to UTC+3 on Sunday 29 March 2026.
+    with time_machine.travel(datetime(2026, 3, 1, tzinfo=UTC)):
+        session = SessionFactory(starts_at=local("2026-03-23 10:00"))
+
+        result = services.duplicate_session(session, weeks=2)
+
+    kyiv = ZoneInfo("Europe/Kyiv")
+    assert [s.starts_at.astimezone(kyiv).strftime("%a %H:%M") for s in result.created] == ["Mon 10:00"] * 2
+    assert session.starts_at.astimezone(UTC).hour == 8
+    assert [s.starts_at.astimezone(UTC).hour for s in result.created] == [7, 7]
+    assert result.created[0].starts_at - session.starts_at.astimezone(UTC) == timedelta(weeks=1, hours=-1)
+    assert result.created[0].ends_at - result.created[0].starts_at == timedelta(minutes=180)
+
+
+@override_settings(TIME_ZONE="Europe/Kyiv")
+def test_it_skips_a_time_that_the_clock_jumps_over():
+    # 03:30 does not happen in Kyiv on 29 March 2026: the clock goes from 03:00 to 04:00.
+    with time_machine.travel(datetime(2026, 3, 1, tzinfo=UTC)):
+        session = SessionFactory(starts_at=local("2026-03-22 03:30"))
+
+        result = services.duplicate_session(session, weeks=2)
+
+    assert [s.starts_at for s in result.skipped] == [local("2026-04-05 03:30") - timedelta(weeks=1)]
+    assert "does not exist" in result.skipped[0].reason
+    assert [s.starts_at for s in result.created] == [local("2026-04-05 03:30")]
+
+
+def test_it_skips_weeks_already_past():
+    session = SessionFactory()
+    with time_machine.travel(session.starts_at + timedelta(weeks=1, hours=1)):
+        result = services.duplicate_session(session, weeks=2)
+
+    assert [s.reason for s in result.skipped] == ["it is in the past"]
+    assert [s.starts_at for s in result.created] == [session.starts_at + timedelta(weeks=2)]
+
+
+@pytest.mark.parametrize("weeks", [0, 27])
+def test_it_refuses_a_number_of_weeks_out_of_range(session, weeks):
+    with pytest.raises(BookingNotAllowed, match="1 to 26 weeks"):
+        services.duplicate_session(session, weeks=weeks)
+    assert Session.objects.count() == 1
