@@ -1,25 +1,38 @@
-"""People and access: users, role groups, and the task queue's pages in unfold's look.
+"""People and access: users, students, staff, role groups, and the task queue's pages in unfold's look.
 
 A user's role decides their staff flag (User.save) and their role group (a post_save signal),
 so neither is edited here. Operators look after students; only managers hand out staff roles,
-and only a superuser makes or changes a superuser.
+and only a superuser makes or changes a superuser. Students and Staff are proxies of User with
+pages of their own; they share the User permissions the role groups grant.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin
+from django.contrib.auth import get_permission_codename
 from django.contrib.auth.admin import GroupAdmin as BaseGroupAdmin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.models import Group
+from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
 from django_q import models as q_models
-from unfold.admin import ModelAdmin
+from unfold.admin import ModelAdmin, TabularInline
 from unfold.decorators import display
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
-from backoffice.models import Role, User
+from backoffice.models import STAFF_ROLES, Role, Staff, Student, User
+from bookings.admin.base import BOOKING_STATUS_COLOURS, ReadOnlyInline
+from bookings.models import Booking, TestResult
+from bookings.selectors import feedback_stats, student_stats, with_student_list_stats
+
+ROLE_COLOURS = {Role.MANAGER: "primary", Role.OPERATOR: "info", Role.TUTOR: "success"}
 
 
 def manages_staff(user: Any) -> bool:
@@ -31,8 +44,9 @@ class UserAddForm(UserCreationForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["username"].required = False
-        self.fields["username"].help_text = "Leave empty to use the phone number or e-mail address."
+        if "username" in self.fields:  # the student form leaves it out altogether
+            self.fields["username"].required = False
+            self.fields["username"].help_text = "Leave empty to use the phone number or e-mail address."
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -41,8 +55,53 @@ class UserAddForm(UserCreationForm):
         return data
 
 
+class StudentAddForm(UserAddForm):
+    """A student is added by phone or e-mail alone: they never log in, so they get no password."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name in ("usable_password", "password1", "password2"):
+            self.fields.pop(name, None)
+        self.instance.role = Role.STUDENT
+
+    def validate_passwords(self, *args: Any, **kwargs: Any) -> None:
+        self.cleaned_data["set_usable_password"] = False  # save() then sets an unusable password
+
+
+class StudentChangeForm(forms.ModelForm):
+    class Meta:
+        model = Student
+        fields = ("first_name", "last_name", "phone", "email", "is_active")
+
+
+class UserPermissionsMixin:
+    """Check the permissions of the User model, also on the pages of its proxies.
+
+    The role groups are granted backoffice.*_user (backoffice.roles); Django would otherwise ask
+    for the proxies' own permissions (view_student ...), which no group holds.
+    """
+
+    opts: Any
+
+    def _has_user_perm(self, request: HttpRequest, action: str) -> bool:
+        opts = self.opts.concrete_model._meta
+        return request.user.has_perm(f"{opts.app_label}.{get_permission_codename(action, opts)}")
+
+    def has_view_permission(self, request: HttpRequest, obj: User | None = None) -> bool:
+        return self._has_user_perm(request, "view") or self._has_user_perm(request, "change")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return self._has_user_perm(request, "add")
+
+    def has_change_permission(self, request: HttpRequest, obj: User | None = None) -> bool:
+        return self._has_user_perm(request, "change")
+
+    def has_delete_permission(self, request: HttpRequest, obj: User | None = None) -> bool:
+        return self._has_user_perm(request, "delete")
+
+
 @admin.register(User)
-class UserAdmin(BaseUserAdmin, ModelAdmin):
+class UserAdmin(BaseUserAdmin, UserPermissionsMixin, ModelAdmin):
     form = UserChangeForm
     add_form = UserAddForm
     change_password_form = AdminPasswordChangeForm
@@ -102,6 +161,193 @@ class UserAdmin(BaseUserAdmin, ModelAdmin):
     @display(description="Name", ordering="first_name")
     def full_name(self, obj: User) -> str:
         return obj.get_full_name()
+
+
+class StudentBookingInline(ReadOnlyInline, TabularInline):
+    model = Booking
+    fk_name = "student"
+    fields = ("booking_link", "session", "status_label", "payment_method", "has_result", "created_at")
+    readonly_fields = fields
+    verbose_name_plural = "bookings"
+    per_page = 10
+    show_title = False  # the reference heading each row repeats the first column
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Booking]:
+        # A session's label names its product and tutor.
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("session__product", "session__tutor__user")
+            .order_by("-created_at", "-id")
+        )
+
+    @display(description="Booking")
+    def booking_link(self, obj: Booking) -> str:
+        return format_html('<a class="text-primary-600" href="{}">{}</a>', _change_url(obj), obj.reference)
+
+    @display(description="Status")
+    def status_label(self, obj: Booking) -> str:
+        # Read-only inline cells get no @display(label=...) badge; render unfold's badge directly.
+        return render_to_string(
+            "unfold/helpers/label.html",
+            {"text": obj.get_status_display(), "type": BOOKING_STATUS_COLOURS.get(obj.status, "")},
+        )
+
+
+@admin.register(Student)
+class StudentAdmin(UserAdmin):
+    """Students: contact details, their figures at a glance, their bookings and results."""
+
+    form = StudentChangeForm
+    add_form = StudentAddForm
+    change_form_template = "admin/backoffice/student/change_form.html"
+    list_display = (
+        "full_name",
+        "phone",
+        "email",
+        "bookings",
+        "upcoming",
+        "last_booking",
+        "average_overall",
+        "best_overall",
+    )
+    list_filter = ("is_active",)
+    search_fields = ("phone", "first_name", "last_name", "email", "username")
+    fieldsets = (
+        ("Student", {"fields": ("first_name", "last_name", "phone", "email")}),
+        ("Record", {"fields": ("is_active", "date_joined")}),
+    )
+    add_fieldsets = ((None, {"fields": ("first_name", "last_name", "phone", "email")}),)
+    inlines = (StudentBookingInline,)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Student]:
+        return with_student_list_stats(super().get_queryset(request))
+
+    def get_readonly_fields(self, request: HttpRequest, obj: User | None = None) -> tuple[str, ...]:
+        return ("date_joined",)
+
+    def get_inlines(self, request: HttpRequest, obj: Student | None) -> list:
+        return list(self.inlines) if obj is not None else []
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Student | None = None,
+    ):
+        if obj is not None and change:
+            context["profile"] = student_profile(obj)
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    @display(description="Bookings", ordering="booking_count")
+    def bookings(self, obj: Student) -> int:
+        return obj.booking_count
+
+    @display(description="Upcoming", ordering="upcoming")
+    def upcoming(self, obj: Student) -> str:
+        return f"{obj.upcoming} + {obj.upcoming_pending} unpaid" if obj.upcoming_pending else str(obj.upcoming)
+
+    @display(description="Last booking", ordering="last_booked_at")
+    def last_booking(self, obj: Student) -> str | None:
+        return f"{timezone.localtime(obj.last_booked_at):%d %b %Y}" if obj.last_booked_at else None
+
+    @display(description="Average overall", ordering="average_overall")
+    def average_overall(self, obj: Student) -> str | None:
+        return _band(obj.average_overall) or None  # None: the list's "-"
+
+    @display(description="Best overall", ordering="best_overall")
+    def best_overall(self, obj: Student) -> str | None:
+        return _band(obj.best_overall) or None
+
+
+def student_profile(student: User) -> dict[str, Any]:
+    """What the top of a student's page shows: their figures as cards, and their results."""
+    stats = student_stats(student)
+    feedback = feedback_stats(student)
+    results = (
+        TestResult.objects.filter(booking__student=student)
+        .select_related("booking__session__product")
+        .order_by("-test_date", "-created_at", "-id")
+    )
+    return {
+        "cards": [
+            {"label": "Tests taken", "value": stats.total_tests},
+            {"label": "Average overall", "value": _band(stats.average_overall) or "—"},
+            {"label": "Best overall", "value": _band(stats.best_overall) or "—"},
+            {
+                "label": "Upcoming sessions",
+                "value": stats.upcoming + stats.upcoming_pending,
+                "note": f"{stats.upcoming_pending} awaiting payment" if stats.upcoming_pending else "",
+            },
+            {
+                "label": "Feedback requests",
+                "value": feedback.total,
+                "note": f"{feedback.completed} completed, {feedback.open} open",
+            },
+            {"label": "Feedback average", "value": _band(feedback.average_score) or "—"},
+        ],
+        "results": {
+            "headers": ["Date", "Booking", "Product", "Listening", "Reading", "Writing", "Speaking", "Overall"],
+            "rows": [
+                [
+                    format_html(
+                        '<a class="text-primary-600" href="{}">{}</a>', _change_url(r), f"{r.test_date:%d %b %Y}"
+                    ),
+                    format_html('<a class="text-primary-600" href="{}">{}</a>', _change_url(r.booking), r.booking),
+                    r.booking.session.product.name,
+                    *(_band(getattr(r, name)) for name in ("listening", "reading", "writing", "speaking")),
+                    format_html("<strong>{}</strong>", _band(r.overall)),
+                ]
+                for r in results
+            ],
+        },
+    }
+
+
+@admin.register(Staff)
+class StaffAdmin(UserAdmin):
+    """The people who log in: managers only, since roles and access are decided here."""
+
+    list_display = ("username", "full_name", "role_badge", "phone", "email", "is_active", "last_login")
+    list_filter = ("role", "is_active")
+
+    def _is_manager(self, request: HttpRequest) -> bool:
+        return manages_staff(request.user)
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return self._is_manager(request) and super().has_module_permission(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: User | None = None) -> bool:
+        return self._is_manager(request) and super().has_view_permission(request, obj)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return self._is_manager(request) and super().has_add_permission(request)
+
+    def has_change_permission(self, request: HttpRequest, obj: User | None = None) -> bool:
+        return self._is_manager(request) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: User | None = None) -> bool:
+        return self._is_manager(request) and super().has_delete_permission(request, obj)
+
+    def formfield_for_choice_field(self, db_field: Any, request: HttpRequest, **kwargs: Any):
+        if db_field.name == "role":
+            kwargs["choices"] = [(role.value, role.label) for role in STAFF_ROLES]
+        return super().formfield_for_choice_field(db_field, request, **kwargs)
+
+    @display(description="Role", ordering="role", label=ROLE_COLOURS)
+    def role_badge(self, obj: Staff) -> tuple[str, str]:
+        return obj.role, obj.get_role_display()
+
+
+def _change_url(obj: Any) -> str:
+    return reverse(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_change", args=[obj.pk])
+
+
+def _band(value: Any) -> str:
+    return "" if value is None else f"{value:.1f}"
 
 
 admin.site.unregister(Group)

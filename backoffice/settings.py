@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from django.templatetags.static import static
 from django.urls import reverse_lazy
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -221,6 +222,9 @@ PAYME_SECRET_KEY = env("PAYME_SECRET_KEY")
 # --- Business defaults ----------------------------------------------------------------------
 # Sessions without a tutor (mock exams) use this cancellation policy.
 DEFAULT_CANCELLATION_POLICY = env("DEFAULT_CANCELLATION_POLICY", "moderate")
+# How many days ahead generate_sessions creates lessons from availability (each tutor's
+# max_advance_days caps it).
+SEATDESK_GENERATE_DAYS = int(env("SEATDESK_GENERATE_DAYS", "14"))
 
 # --- Logging --------------------------------------------------------------------------------
 LOGGING = {
@@ -246,6 +250,9 @@ UNFOLD = {
     "SITE_SYMBOL": "event_seat",
     "SHOW_HISTORY": True,
     "SHOW_VIEW_ON_SITE": False,
+    # The live-notifications client (realtime/static/realtime/client.js) on every admin page.
+    "SCRIPTS": [lambda request: static("realtime/client.js")],
+    "DASHBOARD_CALLBACK": "backoffice.dashboard.dashboard_callback",
     "SIDEBAR": {
         "show_search": True,
         "show_all_applications": True,
@@ -265,6 +272,12 @@ UNFOLD = {
                         "title": "Sessions",
                         "icon": "event",
                         "link": reverse_lazy("admin:bookings_session_changelist"),
+                        "permission": can("bookings.view_session"),
+                    },
+                    {
+                        "title": "Calendar",
+                        "icon": "calendar_month",
+                        "link": reverse_lazy("admin:bookings_session_calendar"),
                         "permission": can("bookings.view_session"),
                     },
                     {
@@ -302,6 +315,9 @@ UNFOLD = {
                         "icon": "confirmation_number",
                         "link": reverse_lazy("admin:bookings_booking_changelist"),
                         "permission": can("bookings.view_booking"),
+                        # Unpaid bookings losing their seat within the hour.
+                        "badge": "backoffice.badges.pending_expiring",
+                        "badge_variant": "warning",
                     },
                     {
                         "title": "Payments",
@@ -332,6 +348,9 @@ UNFOLD = {
                         "icon": "rate_review",
                         "link": reverse_lazy("admin:bookings_feedbackrequest_changelist"),
                         "permission": can("bookings.view_feedbackrequest"),
+                        # A tutor's submissions to review; for staff, those nobody was assigned.
+                        "badge": "backoffice.badges.open_feedback",
+                        "badge_variant": "info",
                     },
                 ],
             },
@@ -340,10 +359,17 @@ UNFOLD = {
                 "separator": True,
                 "items": [
                     {
-                        "title": "Users",
-                        "icon": "people",
-                        "link": reverse_lazy("admin:backoffice_user_changelist"),
+                        "title": "Students",
+                        "icon": "person",
+                        "link": reverse_lazy("admin:backoffice_student_changelist"),
                         "permission": can("backoffice.view_user"),
+                    },
+                    {
+                        "title": "Staff",
+                        "icon": "badge",
+                        "link": reverse_lazy("admin:backoffice_staff_changelist"),
+                        # Operators may view users (students) but only managers manage staff.
+                        "permission": lambda request: request.user.is_superuser or request.user.role == "manager",
                     },
                 ],
             },
@@ -356,7 +382,42 @@ UNFOLD = {
                         "icon": "notifications",
                         "link": reverse_lazy("admin:realtime_notification_changelist"),
                         "permission": can("realtime.view_notification"),
+                        "badge": "backoffice.badges.unread_notifications",
+                        "badge_variant": "primary",
                     },
+                    {
+                        "title": "Tasks done",
+                        "icon": "task_alt",
+                        "link": reverse_lazy("admin:django_q_success_changelist"),
+                        "permission": can("django_q.view_success"),
+                    },
+                    {
+                        "title": "Failed tasks",
+                        "icon": "error",
+                        "link": reverse_lazy("admin:django_q_failure_changelist"),
+                        "permission": can("django_q.view_failure"),
+                        "badge": "backoffice.badges.failed_tasks",
+                        "badge_variant": "danger",
+                    },
+                    {
+                        "title": "Scheduled tasks",
+                        "icon": "update",
+                        "link": reverse_lazy("admin:django_q_schedule_changelist"),
+                        "permission": can("django_q.view_schedule"),
+                    },
+                    # The queue is a table only with the ORM broker; with Redis it has no admin page.
+                    *(
+                        []
+                        if REDIS_URL
+                        else [
+                            {
+                                "title": "Queued tasks",
+                                "icon": "queue",
+                                "link": reverse_lazy("admin:django_q_ormq_changelist"),
+                                "permission": can("django_q.view_ormq"),
+                            }
+                        ]
+                    ),
                     {
                         "title": "Groups",
                         "icon": "group",

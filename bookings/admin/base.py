@@ -13,7 +13,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin
 from django.db.models import Model, QuerySet
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest
 
 from backoffice.models import Role
 from bookings.errors import BookingError
@@ -191,6 +191,14 @@ class TutorScopedMixin:
         if sees_own_only(request.user):
             queryset = queryset.filter(**{self.tutor_user_lookup: request.user})
         return queryset
+
+    def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None) -> Model | None:
+        obj = super().get_object(request, object_id, from_field)
+        if obj is None and sees_own_only(request.user):
+            # Django would redirect to the index with "does not exist"; another tutor's row is a
+            # plain 404, the same answer as for a row that does not exist at all.
+            raise Http404("No such record among yours.")
+        return obj
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any):
         if db_field.related_model is Tutor:

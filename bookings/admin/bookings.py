@@ -1,15 +1,30 @@
-"""Bookings and their history. Every change goes through bookings.services."""
+"""Bookings and their history. Every change goes through bookings.services.
+
+The booking page and each row of the list offer the booking's actions (confirm, mark paid, cancel,
+reschedule, no-show, complete). Each opens a small form page -- in unfold's modal when scripts run --
+that POSTs back; GET only shows it. Bulk actions ask once and call the service per booking.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from decimal import Decimal
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
-from django.db.models import Model, QuerySet
-from django.http import HttpRequest
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.utils import unquote
+from django.db.models import DecimalField, Model, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
 from unfold.admin import ModelAdmin, TabularInline
-from unfold.decorators import display
+from unfold.contrib.filters.admin import RangeDateFilter
+from unfold.dataclasses import ActionDialog
+from unfold.decorators import action, display
 
 from bookings import services
 from bookings.admin.base import (
@@ -23,8 +38,103 @@ from bookings.admin.base import (
     student_search_fields,
     tutor_filter,
 )
-from bookings.errors import BookingError
-from bookings.models import Booking, BookingEvent, BookingSource, CancelReason, Payment
+from bookings.admin.booking_actions import (
+    BookingActionForm,
+    CancelChoiceForm,
+    CancelForm,
+    CompleteForm,
+    ConfirmForm,
+    MarkPaidForm,
+    NoShowForm,
+    RescheduleForm,
+    outstanding,
+    payable,
+)
+from bookings.errors import BookingError, BookingNotAllowed
+from bookings.models import Booking, BookingEvent, BookingSource, Payment, PaymentProvider, PaymentStatus
+
+ACTION_TEMPLATE = "admin/bookings/booking/action.html"
+
+# The booking actions by method name, in the order the page and the row menu show them.
+ACTION_FORMS: dict[str, type[BookingActionForm]] = {
+    "confirm_booking": ConfirmForm,
+    "mark_paid": MarkPaidForm,
+    "cancel_booking": CancelForm,
+    "reschedule_booking": RescheduleForm,
+    "mark_no_show": NoShowForm,
+    "complete_booking": CompleteForm,
+}
+
+# Payments made before a reschedule count for the booking they moved to. The list column follows
+# three moves; services.paid_total, which money decisions use, follows the whole chain.
+PAID_CHAIN_DEPTH = 3
+
+# Every state is listed: unfold shows the raw key, not the text, of a state missing here.
+PAYMENT_STATE_COLOURS = {"paid": "success", "part": "warning", "refund": "danger", "free": "info", "unpaid": "grey"}
+
+
+def paid_amount() -> Coalesce:
+    """Money received for a booking (and those it was rescheduled from), as one subquery per row."""
+    # booking_id = this booking, or the one it was moved from, ...: each an indexed equality.
+    chain, lookup = Q(), "pk"
+    for _ in range(PAID_CHAIN_DEPTH):
+        chain |= Q(booking_id=OuterRef(lookup))
+        lookup = "rescheduled_from" if lookup == "pk" else f"{lookup}__rescheduled_from"
+    paid = (
+        Payment.objects.filter(chain, status=PaymentStatus.PAID)
+        .order_by()
+        .values("status")
+        .annotate(total=Sum("amount"))
+        .values("total")
+    )
+    return Coalesce(Subquery(paid), Value(Decimal(0)), output_field=DecimalField(max_digits=12, decimal_places=2))
+
+
+def payment_state(booking: Booking, paid: Decimal) -> tuple[str, str]:
+    if booking.needs_refund:
+        return "refund", "refund due"
+    if booking.price <= 0:
+        return "free", "free"
+    if paid >= booking.price:
+        return "paid", "paid"
+    if paid > 0:
+        return "part", "part-paid"
+    return "unpaid", "unpaid"
+
+
+def student_header(student: Any) -> list[str]:
+    """Name over phone (or e-mail): what staff read out when a student calls."""
+    return [str(student), student.phone or student.email]
+
+
+class SessionDayFilter(RangeDateFilter):
+    """Bookings whose session falls on these days, both ends included, in the centre's time zone.
+
+    The plain range filter compares the start time with midnight, so its "to" day would be left out,
+    and it reads days in the default US order while the date picker writes them in the locale's.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.title = "session date"
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        form = self.form_class(name=self.parameter_name, data=self.used_parameters)
+        form.is_valid()  # a day that does not parse is left out, the other still applies
+        for suffix, lookup in (("_from", "gte"), ("_to", "lte")):
+            if day := form.cleaned_data.get(f"{self.parameter_name}{suffix}"):
+                queryset = queryset.filter(**{f"{self.parameter_name}__date__{lookup}": day})
+        return queryset
+
+
+def in_modal(view: Callable) -> Callable:
+    """Let unfold open an action's page in its modal: htmx loads the page and keeps its #dialog.
+
+    Set after ``@action`` on purpose: given to ``@action``, unfold would render its own bare form
+    instead of this page, which also works without scripts and shows the service's errors.
+    """
+    view.dialog = ActionDialog(title=view.short_description)
+    return view
 
 
 class BookingAddForm(ServiceForm):
@@ -74,10 +184,10 @@ class BookingAdmin(ServiceAddMixin, ReadOnlyChangeMixin, TutorScopedMixin, Model
     tutor_user_lookup = "session__tutor__user"
     list_display = (
         "reference",
-        "student",
+        "student_column",
         "session",
         "status_badge",
-        "payment_method",
+        "payment_column",
         "time_left",
         "has_result",
         "created_at",
@@ -86,17 +196,21 @@ class BookingAdmin(ServiceAddMixin, ReadOnlyChangeMixin, TutorScopedMixin, Model
     list_filter = (
         "status",
         "payment_method",
+        "session__product",
+        tutor_filter("session__tutor"),
+        ("session__starts_at", SessionDayFilter),
         "source",
         "has_result",
         "needs_refund",
-        "session__product",
-        tutor_filter("session__tutor"),
     )
+    list_filter_submit = True  # the date range is typed in, then applied with the other filters
     search_fields = ("reference", *student_search_fields("student"))
     date_hierarchy = "created_at"
     show_full_result_count = False  # the unfiltered COUNT(*) of a large table on every page
     autocomplete_fields = ("session", "student")
-    actions = ("confirm_selected", "cancel_selected")
+    actions = ("confirm_selected", "cancel_selected", "mark_paid_selected")
+    actions_row = tuple(ACTION_FORMS)
+    actions_detail = tuple(ACTION_FORMS)
     inlines = (BookingPaymentInline, BookingEventInline)
 
     add_fieldsets = ((None, {"fields": ("session", "student", "payment_method")}),)
@@ -104,7 +218,16 @@ class BookingAdmin(ServiceAddMixin, ReadOnlyChangeMixin, TutorScopedMixin, Model
         (None, {"fields": ("reference", "status", "cancel_reason", "student", "session")}),
         (
             "Payment",
-            {"fields": ("payment_method", "price_display", "expires_at", "time_left", "needs_refund")},
+            {
+                "fields": (
+                    "payment_method",
+                    "price_display",
+                    "paid_display",
+                    "expires_at",
+                    "time_left",
+                    "needs_refund",
+                )
+            },
         ),
         ("Outcome", {"fields": ("has_result", "rescheduled_from", "moved_to")}),
         ("Record", {"fields": ("source", "created_by", "created_at", "confirmed_at", "cancelled_at", "updated_at")}),
@@ -117,6 +240,7 @@ class BookingAdmin(ServiceAddMixin, ReadOnlyChangeMixin, TutorScopedMixin, Model
         "session",
         "payment_method",
         "price_display",
+        "paid_display",
         "expires_at",
         "time_left",
         "needs_refund",
@@ -130,6 +254,16 @@ class BookingAdmin(ServiceAddMixin, ReadOnlyChangeMixin, TutorScopedMixin, Model
         "cancelled_at",
         "updated_at",
     )
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Booking]:
+        # The list, the booking page and the actions all show the student, the session and what
+        # was paid: joined and summed here once rather than queried per booking.
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("student", "session__product", "session__tutor__user")
+            .annotate(paid_amount=paid_amount())
+        )
 
     def get_readonly_fields(self, request: HttpRequest, obj: Booking | None = None) -> tuple[str, ...]:
         return self.readonly_fields if obj is not None else ()
@@ -152,22 +286,133 @@ class BookingAdmin(ServiceAddMixin, ReadOnlyChangeMixin, TutorScopedMixin, Model
         perms_needed.discard(BookingEvent._meta.verbose_name)
         return deleted, model_count, perms_needed, protected
 
-    # --- Actions -----------------------------------------------------------------------------------
+    # --- One booking: row and page actions -------------------------------------------------------
+
+    @in_modal
+    @action(description="Confirm", icon="check_circle", permissions=["change"], url_path="confirm")
+    def confirm_booking(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return self.run_action(request, object_id, ConfirmForm)
+
+    @in_modal
+    @action(description="Mark paid in cash", icon="payments", permissions=["change"], url_path="pay-cash")
+    def mark_paid(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return self.run_action(request, object_id, MarkPaidForm)
+
+    @in_modal
+    @action(description="Cancel", icon="cancel", permissions=["change"], url_path="cancel")
+    def cancel_booking(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return self.run_action(request, object_id, CancelForm)
+
+    @in_modal
+    @action(description="Reschedule", icon="event_repeat", permissions=["change"], url_path="reschedule")
+    def reschedule_booking(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return self.run_action(request, object_id, RescheduleForm)
+
+    @in_modal
+    @action(description="No-show", icon="person_off", permissions=["change"], url_path="no-show")
+    def mark_no_show(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return self.run_action(request, object_id, NoShowForm)
+
+    @in_modal
+    @action(description="Complete", icon="task_alt", permissions=["change"], url_path="complete")
+    def complete_booking(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return self.run_action(request, object_id, CompleteForm)
+
+    def run_action(self, request: HttpRequest, object_id: str, form_class: type[BookingActionForm]) -> HttpResponse:
+        """GET shows the action's form; a valid POST calls its service and returns to the booking."""
+        booking = self.get_object(request, unquote(object_id))
+        if booking is None:  # not there, or another tutor's
+            raise Http404("No such booking.")
+        posted = request.method == "POST"
+        form = form_class(request.POST if posted else None, booking=booking)
+        if posted and form.is_valid():
+            try:
+                result = form.perform(actor=request.user)
+            except BookingError as exc:
+                form.add_error(None, exc.message)
+            else:
+                self.message_user(request, form.success_message(result), messages.SUCCESS)
+                return redirect(self.booking_url(result))
+        return self.action_page(
+            request,
+            form,
+            [booking],
+            title=form.title,
+            description=form.description,
+            submit_label=form.submit_label,
+            back_url=self.booking_url(booking),
+        )
+
+    def get_actions_detail(self, request: HttpRequest, object_id: int | str) -> list:
+        actions = super().get_actions_detail(request, object_id)
+        booking = self.get_object(request, unquote(str(object_id))) if actions else None
+        if booking is None:
+            return []
+        # The page offers what the booking's state allows; the list's row menu offers all, and
+        # the service explains a refusal.
+        prefix = f"{self.opts.app_label}_{self.opts.model_name}_"
+        return [a for a in actions if ACTION_FORMS[a.action_name.removeprefix(prefix)].offered_for(booking)]
+
+    # --- Many bookings: list actions ---------------------------------------------------------------
 
     @admin.action(description="Confirm selected bookings", permissions=["change"])
     def confirm_selected(self, request: HttpRequest, queryset: QuerySet[Booking]) -> None:
-        self._apply(request, queryset, lambda booking: services.confirm(booking, actor=request.user), "confirmed")
+        self.apply(request, queryset, lambda booking: services.confirm(booking, actor=request.user), "confirmed")
 
-    @admin.action(description="Cancel selected bookings (by staff)", permissions=["change"])
-    def cancel_selected(self, request: HttpRequest, queryset: QuerySet[Booking]) -> None:
-        self._apply(
+    @admin.action(description="Cancel selected bookings…", permissions=["change"])
+    def cancel_selected(self, request: HttpRequest, queryset: QuerySet[Booking]) -> HttpResponse | None:
+        form = CancelChoiceForm(request.POST if "apply" in request.POST else None)
+        if not form.is_valid():
+            return self.bulk_page(
+                request,
+                queryset,
+                form,
+                action_name="cancel_selected",
+                title="Cancel bookings",
+                description="Each booking is cancelled on its own; one that cannot be is reported and skipped.",
+                submit_label="Cancel bookings",
+            )
+        choice = form.cleaned_data
+        self.apply(
             request,
             queryset,
-            lambda booking: services.cancel(booking, reason=CancelReason.STAFF, actor=request.user),
+            lambda booking: services.cancel(
+                booking,
+                reason=choice["reason"],
+                override_policy=choice["override_policy"],
+                note=choice["note"],
+                actor=request.user,
+            ),
             "cancelled",
         )
+        return None
 
-    def _apply(
+    @admin.action(description="Mark selected bookings paid in cash…", permissions=["change"])
+    def mark_paid_selected(self, request: HttpRequest, queryset: QuerySet[Booking]) -> HttpResponse | None:
+        if "apply" not in request.POST:
+            return self.bulk_page(
+                request,
+                queryset,
+                forms.Form(),
+                action_name="mark_paid_selected",
+                title="Mark bookings paid in cash",
+                description="Records, for each booking, the cash it still owes.",
+                submit_label="Record payments",
+                note=lambda b: f"to pay {money(max(b.price - b.paid_amount, Decimal(0)), b.currency)}",
+            )
+        self.apply(request, queryset, lambda booking: self.pay_outstanding(booking, request.user), "paid in cash")
+        return None
+
+    @staticmethod
+    def pay_outstanding(booking: Booking, actor: Any) -> Payment:
+        if not payable(booking):
+            raise BookingNotAllowed(f"Booking {booking.reference} is {booking.get_status_display().lower()}.")
+        due = outstanding(booking)
+        if not due:
+            raise BookingNotAllowed(f"Booking {booking.reference} has nothing left to pay.")
+        return services.record_payment(booking, provider=PaymentProvider.CASH, amount=due, actor=actor)
+
+    def apply(
         self,
         request: HttpRequest,
         queryset: QuerySet[Booking],
@@ -186,11 +431,82 @@ class BookingAdmin(ServiceAddMixin, ReadOnlyChangeMixin, TutorScopedMixin, Model
         if done:
             self.message_user(request, f"{len(done)} booking(s) {done_verb}: {', '.join(done)}.", messages.SUCCESS)
 
+    # --- The action page -------------------------------------------------------------------------
+
+    def bulk_page(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[Booking],
+        form: forms.Form,
+        *,
+        action_name: str,
+        note: Callable[[Booking], str] | None = None,
+        **texts: str,
+    ) -> TemplateResponse:
+        """The page a list action shows first: the bookings it will change, and what it needs to know."""
+        bookings = list(queryset.order_by("pk"))
+        hidden = [("action", action_name), ("apply", "1")] + [(ACTION_CHECKBOX_NAME, b.pk) for b in bookings]
+        return self.action_page(
+            request, form, bookings, note=note, hidden=hidden, back_url=request.get_full_path(), **texts
+        )
+
+    def action_page(
+        self,
+        request: HttpRequest,
+        form: forms.Form,
+        bookings: Iterable[Booking],
+        *,
+        title: str,
+        description: str,
+        submit_label: str,
+        back_url: str,
+        note: Callable[[Booking], str] | None = None,
+        hidden: Iterable[tuple[str, Any]] = (),
+    ) -> TemplateResponse:
+        rows = [
+            {
+                "booking": booking,
+                "url": self.booking_url(booking),
+                "student": student_header(booking.student),
+                "status_colour": BOOKING_STATUS_COLOURS.get(booking.status, ""),
+                "note": note(booking) if note else "",
+            }
+            for booking in bookings
+        ]
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": title,
+            "description": description,
+            "submit_label": submit_label,
+            "submit_variant": getattr(form, "submit_variant", "primary"),
+            "form": form,
+            "rows": rows,
+            "show_notes": note is not None,
+            "hidden": hidden,
+            "action_url": request.get_full_path(),
+            "back_url": back_url,
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, ACTION_TEMPLATE, context)
+
+    def booking_url(self, booking: Booking) -> str:
+        return reverse(f"{self.admin_site.name}:bookings_booking_change", args=[booking.pk])
+
     # --- Columns and read-only fields ------------------------------------------------------------
+
+    @display(description="Student", header=True, ordering="student__last_name")
+    def student_column(self, obj: Booking) -> list[str]:
+        return student_header(obj.student)
 
     @display(description="Status", ordering="status", label=BOOKING_STATUS_COLOURS)
     def status_badge(self, obj: Booking) -> tuple[str, str]:
         return obj.status, obj.get_status_display()
+
+    @display(description="Payment", ordering="payment_method", label=PAYMENT_STATE_COLOURS)
+    def payment_column(self, obj: Booking) -> tuple[str, str]:
+        state, text = payment_state(obj, obj.paid_amount)
+        return state, f"{obj.get_payment_method_display()} · {text}"
 
     @display(description="Time left", ordering="expires_at")
     def time_left(self, obj: Booking) -> str:
@@ -199,6 +515,12 @@ class BookingAdmin(ServiceAddMixin, ReadOnlyChangeMixin, TutorScopedMixin, Model
     @display(description="Price")
     def price_display(self, obj: Booking) -> str:
         return money(obj.price, obj.currency)
+
+    @display(description="Paid")
+    def paid_display(self, obj: Booking) -> str:
+        paid = services.paid_total(obj)  # the whole reschedule chain, for the one booking shown
+        due = max(obj.price - paid, Decimal(0))
+        return f"{money(paid, obj.currency)} ({money(due, obj.currency)} to pay)" if due else money(paid, obj.currency)
 
     @display(description="Rescheduled to")
     def moved_to(self, obj: Booking) -> Booking | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
 from django.http import HttpRequest
 from unfold.admin import ModelAdmin
@@ -16,7 +18,9 @@ from bookings.admin.base import (
     money,
     student_search_fields,
 )
-from bookings.models import Payment
+from bookings.admin.booking_actions import outstanding, whole
+from bookings.admin.bookings import student_header
+from bookings.models import Booking, Payment
 
 
 class PaymentAddForm(ServiceForm):
@@ -76,12 +80,24 @@ class PaymentAdmin(ServiceAddMixin, ReadOnlyChangeMixin, ModelAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: Payment | None = None) -> tuple[str, ...]:
         return self.readonly_fields if obj is not None else ()
 
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
+        initial = super().get_changeform_initial_data(request)
+        # Opened for a booking (?booking=<id>): offer what it still owes, by the way it is to be paid.
+        booking_id = str(initial.get("booking") or "")
+        booking = Booking.objects.filter(pk=booking_id).first() if booking_id.isdigit() else None
+        if booking is not None:
+            initial.setdefault("provider", booking.payment_method)
+            if due := outstanding(booking):
+                initial.setdefault("amount", whole(due))
+        return initial
+
     def has_delete_permission(self, request: HttpRequest, obj: Payment | None = None) -> bool:
+        # Money taken is history: a wrong payment is refunded, and only a superuser removes one.
         return request.user.is_superuser
 
-    @display(description="Student", ordering="booking__student__last_name")
-    def student(self, obj: Payment) -> str:
-        return str(obj.booking.student)
+    @display(description="Student", header=True, ordering="booking__student__last_name")
+    def student(self, obj: Payment) -> list[str]:
+        return student_header(obj.booking.student)
 
     @display(description="Amount", ordering="amount")
     def amount_display(self, obj: Payment) -> str:

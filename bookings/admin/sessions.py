@@ -1,17 +1,33 @@
-"""Sessions: dated sittings of a product. Seat counts belong to the booking services."""
+"""Sessions: dated sittings of a product. Seat counts belong to the booking services.
+
+Cancelling, closing, reopening and duplicating are admin actions, in bulk from the list and one at
+a time from the session's page. Each calls one service per session, so one refusal stops no other;
+the ones that need words or a number from staff (cancel, duplicate) first show a form that posts
+back, and nothing changes until that second POST.
+"""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Callable, Iterable
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.models import ADDITION, LogEntry
+from django.contrib.admin.utils import unquote
 from django.db.models import F, QuerySet
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
 from django.utils import timezone
+from django.utils.html import format_html
 from unfold.admin import ModelAdmin, TabularInline
-from unfold.decorators import display
+from unfold.contrib.filters.admin import RangeDateFilter
+from unfold.decorators import action, display
+from unfold.enums import ActionVariant
+from unfold.widgets import UnfoldAdminIntegerFieldWidget, UnfoldAdminSelectWidget, UnfoldAdminTextareaWidget
 
 from bookings import services
 from bookings.admin.base import (
@@ -20,8 +36,10 @@ from bookings.admin.base import (
     TutorScopedMixin,
     tutor_filter,
 )
+from bookings.admin.calendar import calendar_view, local_midnight
 from bookings.errors import BookingError
-from bookings.models import Booking, Session, SessionStatus
+from bookings.models import Booking, CancelReason, Session, SessionStatus
+from bookings.services.sessions import MAX_DUPLICATE_WEEKS
 
 STATUS_SERVICES = {
     SessionStatus.OPEN: services.reopen_session,
@@ -31,6 +49,12 @@ STATUS_SERVICES = {
 
 # Fields that change what students booked; frozen while a booking holds a seat.
 BOOKED_FIELDS = ("product", "tutor", "starts_at", "ends_at")
+
+ACTION_TEMPLATE = "admin/bookings/session/action_form.html"
+
+
+def when(moment: datetime) -> str:
+    return f"{timezone.localtime(moment):%a %d %b %Y %H:%M}"
 
 
 class SessionForm(forms.ModelForm):
@@ -78,6 +102,58 @@ class SessionForm(forms.ModelForm):
         return data
 
 
+class CancelSessionsForm(forms.Form):
+    reason = forms.ChoiceField(
+        label="Cancelled by",
+        choices=[(CancelReason.STAFF, "The centre (staff)"), (CancelReason.TUTOR, "The tutor")],
+        initial=CancelReason.STAFF,
+        widget=UnfoldAdminSelectWidget,
+    )
+    note = forms.CharField(
+        label="Reason",
+        max_length=500,
+        widget=UnfoldAdminTextareaWidget(attrs={"rows": 3}),
+        help_text="Kept in every cancelled booking's history and in the session's admin log.",
+    )
+
+
+class DuplicateSessionsForm(forms.Form):
+    weeks = forms.IntegerField(
+        label="Weeks",
+        min_value=1,
+        max_value=MAX_DUPLICATE_WEEKS,
+        initial=4,
+        widget=UnfoldAdminIntegerFieldWidget,
+        help_text=(
+            f"1 to {MAX_DUPLICATE_WEEKS}. Each copy is on the same weekday at the same local time; "
+            "weeks where the tutor is already busy are skipped."
+        ),
+    )
+
+
+class StartsBetweenFilter(RangeDateFilter):
+    """Local calendar days, both ends included.
+
+    unfold's own filter compares the datetime column with bare dates (dropping the last day's
+    sessions) and reads the dates with the global input formats, not the locale's that its date
+    picker writes (10/06 is 10 June in en-gb, 6 October to ``%m/%d/%Y``).
+    """
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        bounds = {}
+        if first := self._day("from"):
+            bounds[f"{self.parameter_name}__gte"] = local_midnight(first)
+        if last := self._day("to"):
+            bounds[f"{self.parameter_name}__lt"] = local_midnight(last + timedelta(days=1))
+        return queryset.filter(**bounds)
+
+    def _day(self, end: str) -> date | None:
+        try:
+            return forms.DateField(required=False).clean(self.used_parameters.get(f"{self.parameter_name}_{end}"))
+        except forms.ValidationError:
+            return None  # the filter's form shows the error; the list stays unfiltered on that end
+
+
 class SessionBookingInline(ReadOnlyInline, TabularInline):
     model = Booking
     fields = ("reference", "student", "status", "payment_method", "time_left", "created_at")
@@ -99,10 +175,13 @@ class SessionAdmin(TutorScopedMixin, ModelAdmin):
     tutor_user_lookup = "tutor__user"
     list_display = ("starts", "product", "tutor", "room", "seats", "seats_left", "status_badge", "source")
     list_select_related = ("product", "tutor__user")
-    list_filter = ("status", "product", tutor_filter("tutor"), "source")
+    list_filter = ("status", "product", tutor_filter("tutor"), ("starts_at", StartsBetweenFilter), "source")
+    list_filter_submit = True  # the date range has inputs; the other filters are links
     search_fields = ("product__name", "product__code", "room", "tutor__user__first_name", "tutor__user__last_name")
     date_hierarchy = "starts_at"
     inlines = (SessionBookingInline,)
+    actions = ("cancel_sessions", "close_sessions", "open_sessions", "duplicate_sessions")
+    actions_detail = ("cancel_detail", "close_detail", "open_detail", "duplicate_detail")
     fieldsets = (
         (None, {"fields": ("product", "tutor", "room", "status")}),
         ("Time", {"fields": ("starts_at", "ends_at")}),
@@ -110,6 +189,14 @@ class SessionAdmin(TutorScopedMixin, ModelAdmin):
         ("Record", {"fields": ("source", "created_by", "created_at")}),
     )
     readonly_fields = ("seats_taken", "seats_left", "source", "created_by", "created_at")
+
+    def get_urls(self) -> list[URLPattern]:
+        calendar = path("calendar/", self.admin_site.admin_view(self.calendar_view), name="bookings_session_calendar")
+        # Ahead of the admin's own patterns: "<path:object_id>/" would take "calendar/" for an id.
+        return [calendar, *super().get_urls()]
+
+    def calendar_view(self, request: HttpRequest) -> HttpResponse:
+        return calendar_view(request, self)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Session]:
         # A session's label names its product and tutor: the booking form's autocomplete lists
@@ -152,18 +239,263 @@ class SessionAdmin(TutorScopedMixin, ModelAdmin):
         except BookingError as exc:
             self.message_user(request, exc.message, messages.ERROR)
 
+    # --- Columns ---------------------------------------------------------------------------------
+
     @display(description="Starts", ordering="starts_at")
     def starts(self, obj: Session) -> str:
-        return f"{timezone.localtime(obj.starts_at):%a %d %b %Y %H:%M}"
+        return when(obj.starts_at)
 
-    @display(description="Seats")
+    @display(description="Seats", ordering="seats_taken")
     def seats(self, obj: Session) -> str:
-        return f"{obj.seats_taken}/{obj.capacity}"
+        fill = obj.seats_taken / obj.capacity if obj.capacity else 1
+        colour = "bg-red-500" if fill >= 1 else "bg-orange-500" if fill >= 0.75 else "bg-green-500"
+        return format_html(
+            '<div class="flex flex-col gap-1 w-24" title="{} of {} seats taken">'
+            '<span class="text-xs">{}/{}</span>'
+            '<div class="bg-base-100 h-1.5 overflow-hidden rounded-default w-full dark:bg-base-800">'
+            '<div class="h-1.5 rounded-default {}" style="width: {}%"></div></div></div>',
+            obj.seats_taken,
+            obj.capacity,
+            obj.seats_taken,
+            obj.capacity,
+            colour,
+            round(min(fill, 1) * 100),
+        )
 
     @display(description="Seats left", ordering=F("capacity") - F("seats_taken"))
-    def seats_left(self, obj: Session) -> int | None:
-        return obj.seats_left if obj.capacity is not None else None  # None on the add page
+    def seats_left(self, obj: Session) -> str | None:
+        if obj.capacity is None:
+            return None  # the add page
+        if obj.status == SessionStatus.CANCELLED:
+            return format_html('<span class="text-subtle" data-session-seats="{}">–</span>', obj.pk)
+        # data-session-seats: the realtime client rewrites this label when the seats change.
+        return format_html(
+            '<span class="font-semibold{}" data-session-seats="{}">{}</span>',
+            " text-red-600 dark:text-red-400" if obj.is_full else "",
+            obj.pk,
+            "Full" if obj.is_full else f"{obj.seats_left} left",
+        )
 
     @display(description="Status", ordering="status", label=SESSION_STATUS_COLOURS)
     def status_badge(self, obj: Session) -> tuple[str, str]:
         return obj.status, obj.get_status_display()
+
+    # --- Actions ---------------------------------------------------------------------------------
+
+    def has_duplicate_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Duplicating creates sessions: it takes the right to add them as well as to change them.
+        return self.has_add_permission(request) and self.has_change_permission(request, obj)
+
+    def get_actions_detail(self, request: HttpRequest, object_id: int | str) -> list:
+        """Offer only what the session's status allows (a closed session has no "Close" button)."""
+        offered = super().get_actions_detail(request, object_id)
+        session = self.get_object(request, unquote(str(object_id)))
+        if session is None:
+            return offered
+        allowed = {
+            "cancel_detail": session.status != SessionStatus.CANCELLED,
+            "close_detail": session.status == SessionStatus.OPEN,
+            "open_detail": session.status == SessionStatus.CLOSED and not session.has_ended,
+        }
+        return [a for a in offered if allowed.get(a.action_name.removeprefix("bookings_session_"), True)]
+
+    @action(description="Cancel sessions and their bookings…", permissions=["change"])
+    def cancel_sessions(self, request: HttpRequest, queryset: QuerySet[Session]) -> HttpResponse | None:
+        return self._cancel(request, list(queryset.order_by("starts_at", "pk")), bulk=True)
+
+    @action(
+        description="Cancel session",
+        permissions=["change"],
+        url_path="cancel",
+        icon="event_busy",
+        variant=ActionVariant.DANGER,
+    )
+    def cancel_detail(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return self._cancel(request, [self._own_session(request, object_id)], bulk=False)
+
+    @action(description="Close sessions to new bookings", permissions=["change"])
+    def close_sessions(self, request: HttpRequest, queryset: QuerySet[Session]) -> None:
+        self._each(request, queryset, services.close_session, "closed to new bookings")
+
+    @action(description="Close", permissions=["change"], url_path="close", icon="lock")
+    def close_detail(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return self._status_detail(request, object_id, services.close_session, "closed to new bookings")
+
+    @action(description="Reopen sessions for bookings", permissions=["change"])
+    def open_sessions(self, request: HttpRequest, queryset: QuerySet[Session]) -> None:
+        self._each(request, queryset, services.reopen_session, "reopened for bookings")
+
+    @action(description="Reopen", permissions=["change"], url_path="open", icon="lock_open")
+    def open_detail(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return self._status_detail(request, object_id, services.reopen_session, "reopened for bookings")
+
+    @action(description="Duplicate weekly…", permissions=["duplicate"])
+    def duplicate_sessions(self, request: HttpRequest, queryset: QuerySet[Session]) -> HttpResponse | None:
+        return self._duplicate(request, list(queryset.order_by("starts_at", "pk")), bulk=True)
+
+    @action(description="Duplicate weekly", permissions=["duplicate"], url_path="duplicate", icon="event_repeat")
+    def duplicate_detail(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return self._duplicate(request, [self._own_session(request, object_id)], bulk=False)
+
+    # --- How the actions work --------------------------------------------------------------------
+
+    def _own_session(self, request: HttpRequest, object_id: str) -> Session:
+        """The session behind a detail action's URL, through the (tutor-scoped) admin queryset."""
+        session = self.get_object(request, unquote(object_id))
+        if session is None:
+            raise Http404("No such session.")
+        return session
+
+    def _confirmed(self, request: HttpRequest, form_class: type[forms.Form]) -> forms.Form:
+        """The action's form: bound only to the POST made from its own page, never to a GET."""
+        if request.method == "POST" and request.POST.get("confirm") == "yes":
+            return form_class(request.POST)
+        return form_class()
+
+    def _cancel(self, request: HttpRequest, sessions: list[Session], *, bulk: bool) -> HttpResponse | None:
+        form = self._confirmed(request, CancelSessionsForm)
+        if not (form.is_bound and form.is_valid()):
+            return self._render(
+                request,
+                sessions,
+                form,
+                bulk=bulk,
+                action_name="cancel_sessions" if bulk else "",
+                title="Cancel sessions" if bulk else "Cancel session",
+                intro=(
+                    "Every pending and confirmed booking is cancelled with its session, and the student "
+                    "and the tutor are told."
+                ),
+                submit="Cancel sessions and their bookings" if bulk else "Cancel the session and its bookings",
+                danger=True,
+                show_bookings=True,
+            )
+        reason, note = form.cleaned_data["reason"], form.cleaned_data["note"]
+        cancelled, bookings = [], 0
+        for session in sessions:
+            try:
+                count = services.cancel_session(session, reason=reason, actor=request.user, note=note)
+            except BookingError as exc:
+                self.message_user(request, exc.message, messages.ERROR)
+                continue
+            cancelled.append(session)
+            bookings += count
+            self.log_change(request, session, f"Cancelled with {count} booking(s): {note}")
+        if cancelled:
+            self.message_user(
+                request, f"Cancelled {len(cancelled)} session(s) and {bookings} booking(s).", messages.SUCCESS
+            )
+        return None if bulk else self._back_to(sessions[0])
+
+    def _duplicate(self, request: HttpRequest, sessions: list[Session], *, bulk: bool) -> HttpResponse | None:
+        form = self._confirmed(request, DuplicateSessionsForm)
+        if not (form.is_bound and form.is_valid()):
+            return self._render(
+                request,
+                sessions,
+                form,
+                bulk=bulk,
+                action_name="duplicate_sessions" if bulk else "",
+                title="Duplicate weekly",
+                intro="Copies product, tutor, room, capacity and length to the same weekday and local time.",
+                submit="Duplicate",
+            )
+        weeks = form.cleaned_data["weeks"]
+        for session in sessions:
+            try:
+                result = services.duplicate_session(session, weeks=weeks, actor=request.user)
+            except BookingError as exc:
+                self.message_user(request, f"{session}: {exc.message}", messages.ERROR)
+                continue
+            if result.created:
+                LogEntry.objects.log_actions(
+                    user_id=request.user.pk,
+                    queryset=result.created,
+                    action_flag=ADDITION,
+                    change_message=f"Duplicated from session {session.pk}",
+                )
+            self.message_user(
+                request,
+                f"{session}: created {len(result.created)} session(s).",
+                messages.SUCCESS if result.created else messages.WARNING,
+            )
+            if result.skipped:
+                skipped = "; ".join(f"{when(s.starts_at)} ({s.reason})" for s in result.skipped)
+                self.message_user(request, f"Skipped {len(result.skipped)}: {skipped}.", messages.WARNING)
+        return None if bulk else self._back_to(sessions[0])
+
+    def _status_detail(
+        self, request: HttpRequest, object_id: str, change: Callable[..., Session], done: str
+    ) -> HttpResponse:
+        """Close or reopen one session: a GET shows what will happen, its POST does it."""
+        session = self._own_session(request, object_id)
+        if request.method == "POST" and request.POST.get("confirm") == "yes":
+            self._each(request, [session], change, done)
+            return self._back_to(session)
+        verb = "Close" if change is services.close_session else "Reopen"
+        return self._render(
+            request,
+            [session],
+            forms.Form(),
+            bulk=False,
+            action_name="",
+            title=f"{verb} session",
+            intro=f"The session will be {done}. Existing bookings keep their seats.",
+            submit=verb,
+        )
+
+    def _each(
+        self, request: HttpRequest, sessions: Iterable[Session], change: Callable[..., Session], done: str
+    ) -> None:
+        changed = 0
+        for session in sessions:
+            try:
+                change(session, actor=request.user)
+            except BookingError as exc:
+                self.message_user(request, exc.message, messages.ERROR)
+            else:
+                changed += 1
+                self.log_change(request, session, done.capitalize())
+        if changed:
+            self.message_user(request, f"{changed} session(s) {done}.", messages.SUCCESS)
+
+    def _render(
+        self,
+        request: HttpRequest,
+        sessions: list[Session],
+        form: forms.Form,
+        *,
+        bulk: bool,
+        action_name: str,
+        title: str,
+        intro: str,
+        submit: str,
+        danger: bool = False,
+        show_bookings: bool = False,
+    ) -> TemplateResponse:
+        opts = self.model._meta
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": opts,
+            "original": None if bulk else sessions[0],
+            "title": title,
+            "intro": intro,
+            "sessions": sessions,
+            "form": form,
+            "bulk": bulk,
+            "action_name": action_name,
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
+            "submit_label": submit,
+            "danger": danger,
+            "show_bookings": show_bookings,
+            "bookings_total": sum(s.seats_taken for s in sessions),
+            # A bulk action is posted to the list's own URL, filters and all: back to that list.
+            "back_url": request.get_full_path()
+            if bulk
+            else reverse("admin:bookings_session_change", args=[sessions[0].pk]),
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, ACTION_TEMPLATE, context)
+
+    def _back_to(self, session: Session) -> HttpResponseRedirect:
+        return HttpResponseRedirect(reverse("admin:bookings_session_change", args=[session.pk]))

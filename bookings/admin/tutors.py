@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
-from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.utils import unquote
+from django.db.models import Count, QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils.html import format_html
 from unfold.admin import ModelAdmin, TabularInline
-from unfold.decorators import display
+from unfold.decorators import action, display
+from unfold.widgets import UnfoldAdminIntegerFieldWidget
 
 from backoffice.models import Role, User
 from bookings import services
@@ -20,10 +27,20 @@ from bookings.models import Availability, DateException, Tutor
 TUTOR_SEARCH = ("tutor__user__first_name", "tutor__user__last_name", "tutor__user__email")
 
 
+GENERATE_TEMPLATE = "admin/bookings/tutor/generate_sessions.html"
+
+
 class AvailabilityInline(TabularInline):
     model = Availability
-    fields = ("weekday", "start_time", "end_time", "valid_from", "valid_until")
+    fields = ("weekday", "start_time", "end_time", "product", "valid_from", "valid_until")
     extra = 0
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any):
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if db_field.name == "product":
+            # Read the products once for every row of the inline, not once per row.
+            field.choices = list(field.choices)
+        return field
 
 
 class DateExceptionInline(TabularInline):
@@ -33,8 +50,19 @@ class DateExceptionInline(TabularInline):
     per_page = 20  # years of days off accumulate; unfold paginates the inline
 
 
+class GenerateSessionsForm(forms.Form):
+    days = forms.IntegerField(
+        min_value=1,
+        max_value=90,
+        initial=settings.SEATDESK_GENERATE_DAYS,
+        widget=UnfoldAdminIntegerFieldWidget,
+        help_text="Starting today, in each tutor's time zone; never past the tutor's maximum advance.",
+    )
+
+
 @admin.register(Tutor)
-class TutorAdmin(ModelAdmin):
+class TutorAdmin(TutorScopedMixin, ModelAdmin):
+    tutor_user_lookup = "user"
     list_display = (
         "name",
         "email",
@@ -67,7 +95,8 @@ class TutorAdmin(ModelAdmin):
         ("Calendar", {"fields": ("calendar_link",)}),
     )
     readonly_fields = ("calendar_link",)
-    actions = ("regenerate_calendar_links",)
+    actions = ("generate_sessions_selected", "regenerate_calendar_links")
+    actions_detail = ("generate_sessions_detail",)
 
     @display(description="Private calendar feed")
     def calendar_link(self, obj: Tutor) -> str:
@@ -88,6 +117,70 @@ class TutorAdmin(ModelAdmin):
         for tutor in queryset:
             services.regenerate_calendar_token(tutor, actor=request.user)
         self.message_user(request, f"New calendar links for {queryset.count()} tutor(s).", messages.SUCCESS)
+
+    def has_generate_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Generating creates sessions: it takes the right to add them.
+        return request.user.has_perm("bookings.add_session")
+
+    @action(description="Generate sessions from availability…", permissions=["generate"])
+    def generate_sessions_selected(self, request: HttpRequest, queryset: QuerySet[Tutor]) -> HttpResponse | None:
+        return self._generate(request, list(queryset), bulk=True)
+
+    @action(
+        description="Generate sessions",
+        permissions=["generate"],
+        url_path="generate-sessions",
+        icon="event_repeat",
+    )
+    def generate_sessions_detail(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        tutor = self.get_object(request, unquote(object_id))  # through the tutor-scoped queryset
+        if tutor is None:
+            raise Http404("No such tutor.")
+        return self._generate(request, [tutor], bulk=False)
+
+    def _generate(self, request: HttpRequest, tutors: list[Tutor], *, bulk: bool) -> HttpResponse | None:
+        """Ask for the number of days (a GET or the list's first POST), then generate on its own POST."""
+        if not tutors:  # ids of tutors this user may not see are dropped by the scoped queryset
+            self.message_user(request, "No tutors selected.", messages.WARNING)
+            return None
+        confirmed = request.method == "POST" and request.POST.get("confirm") == "yes"
+        form = GenerateSessionsForm(request.POST if confirmed else None)
+        if not form.is_valid():
+            return self._generate_form(request, tutors, form, bulk=bulk)
+        for tutor in tutors:
+            report = services.generate_sessions(tutor=tutor, days=form.cleaned_data["days"], actor=request.user)
+            (result,) = report.tutors
+            level = messages.SUCCESS if result.created else messages.WARNING
+            self.message_user(request, result.summary() + ".", level)
+            if result.created:
+                self.log_change(request, tutor, f"Generated {result.created} session(s) from availability.")
+        if bulk:
+            return None
+        return HttpResponseRedirect(reverse("admin:bookings_tutor_change", args=[tutors[0].pk]))
+
+    def _generate_form(
+        self, request: HttpRequest, tutors: list[Tutor], form: GenerateSessionsForm, *, bulk: bool
+    ) -> TemplateResponse:
+        windows = dict(
+            Availability.objects.filter(tutor__in=tutors)
+            .values("tutor")
+            .annotate(n=Count("pk"))
+            .values_list("tutor", "n")
+        )
+        changelist = reverse("admin:bookings_tutor_changelist")
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": None if bulk else tutors[0],
+            "title": "Generate sessions from availability",
+            "rows": [(tutor, windows.get(tutor.pk, 0)) for tutor in tutors],
+            "form": form,
+            "bulk": bulk,
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
+            "back_url": changelist if bulk else reverse("admin:bookings_tutor_change", args=[tutors[0].pk]),
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, GENERATE_TEMPLATE, context)
 
     def get_queryset(self, request: HttpRequest):
         # Sessions pick their tutor through this admin's autocomplete, labelled by the user's name.
@@ -110,11 +203,11 @@ class TutorAdmin(ModelAdmin):
 @admin.register(Availability)
 class AvailabilityAdmin(TutorScopedMixin, ModelAdmin):
     tutor_user_lookup = "tutor__user"
-    list_display = ("tutor", "weekday", "start_time", "end_time", "valid_from", "valid_until")
-    list_select_related = ("tutor__user",)
+    list_display = ("tutor", "weekday", "start_time", "end_time", "product", "valid_from", "valid_until")
+    list_select_related = ("tutor__user", "product")
     list_filter = (tutor_filter("tutor"), "weekday")
     search_fields = TUTOR_SEARCH
-    fields = ("tutor", "weekday", "start_time", "end_time", "valid_from", "valid_until")
+    fields = ("tutor", "weekday", "start_time", "end_time", "product", "valid_from", "valid_until")
 
 
 @admin.register(DateException)
