@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from django.templatetags.static import static
 from django.urls import reverse_lazy
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -246,6 +247,8 @@ UNFOLD = {
     "SITE_SYMBOL": "event_seat",
     "SHOW_HISTORY": True,
     "SHOW_VIEW_ON_SITE": False,
+    # The live-notifications client (realtime/static/realtime/client.js) on every admin page.
+    "SCRIPTS": [lambda request: static("realtime/client.js")],
     "SIDEBAR": {
         "show_search": True,
         "show_all_applications": True,
