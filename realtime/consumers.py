@@ -66,6 +66,9 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
         self.groups_joined, self.watched = set(), set()
         user = self.scope.get("user")
+        # Accept, then close with a code: a refusal before accepting reaches the browser as a
+        # bare HTTP 403, and the client could not tell "log in again" from a network fault.
+        await self.accept()
         if user is None or not user.is_authenticated:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
@@ -74,7 +77,6 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
             return
         self.user = user
         await self.join(tutor_group(user.pk) if is_tutor(user) else staff_group())
-        await self.accept()
         unread, last, backlog, more = await self.greeting(self.since())
         # "last": the newest notification id now, the client's ``since`` for its next reconnect;
         # "truncated": more was owed than is replayed, the client should reload what it shows.

@@ -48,36 +48,48 @@ def browser() -> Iterator[object]:
 
 
 @pytest.fixture
-def page(browser, live_server) -> Iterator[object]:
-    context = browser.new_context(base_url=live_server.url, viewport={"width": 1440, "height": 900})
-    context.set_default_timeout(10_000)
-    page = context.new_page()
-    yield page
-    context.close()
+def open_page(browser) -> Iterator[object]:
+    """Open a page in a fresh browser context (its own cookies) on ``base_url``."""
+    contexts = []
+
+    def open_page(base_url: str) -> object:
+        context = browser.new_context(base_url=base_url, viewport={"width": 1440, "height": 900})
+        context.set_default_timeout(10_000)
+        contexts.append(context)
+        return context.new_page()
+
+    yield open_page
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def page(open_page, live_server) -> object:
+    return open_page(live_server.url)
+
+
+def log_in(page, user) -> None:
+    """Log a user in through the real admin login form."""
+    user.set_password(PASSWORD)
+    user.save(update_fields=["password"])
+    page.goto("/admin/login/")
+    page.fill("input[name=username]", user.username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/admin/")
 
 
 @pytest.fixture
 def login(page):
-    """Log a user in through the real admin login form."""
-
-    def login(user) -> None:
-        user.set_password(PASSWORD)
-        user.save(update_fields=["password"])
-        page.goto("/admin/login/")
-        page.fill("input[name=username]", user.username)
-        page.fill("input[name=password]", PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_url("**/admin/")
-
-    return login
+    return lambda user: log_in(page, user)
 
 
 @pytest.fixture
-def shot(page):
+def shot():
     """Save a full-page PNG under tests/e2e/screenshots/ for a person to look at."""
     SCREENSHOTS.mkdir(exist_ok=True)
 
-    def shot(name: str) -> Path:
+    def shot(page, name: str) -> Path:
         path = SCREENSHOTS / f"{name}.png"
         page.screenshot(path=str(path), full_page=True)
         return path
