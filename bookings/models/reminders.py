@@ -14,6 +14,7 @@ class ReminderChannel(models.TextChoices):
 
 class ReminderStatus(models.TextChoices):
     PENDING = "pending", "Pending"
+    SENDING = "sending", "Sending"  # claimed by a worker; see claimed_at
     SENT = "sent", "Sent"
     FAILED = "failed", "Failed"
     CANCELLED = "cancelled", "Cancelled"
@@ -29,12 +30,17 @@ class Reminder(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     last_error = models.TextField(blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a worker took it to send; a stale claim means the worker died."
+    )
+    next_attempt_at = models.DateTimeField(null=True, blank=True, help_text="When a failed reminder is retried.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["scheduled_at", "id"]
         indexes = [
             models.Index(fields=["status", "scheduled_at"]),
+            models.Index(fields=["status", "next_attempt_at"]),
             models.Index(fields=["booking", "status"]),
         ]
 
