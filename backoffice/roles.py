@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.db.models import Q
+
 from backoffice.models import ROLE_GROUPS, STAFF_ROLES, Role
 
 VIEW, ADD, CHANGE, DELETE = "view", "add", "change", "delete"
@@ -34,6 +38,28 @@ TUTOR_PERMISSIONS: dict[tuple[str, str], tuple[str, ...]] = {
 }
 MANAGER_APPS = ("bookings", "backoffice", "realtime", "django_q", "auth")
 
+
+def _permissions(Permission: Any, table: dict[tuple[str, str], tuple[str, ...]]) -> Any:
+    query = Q(pk__in=[])
+    for (app_label, model), actions in table.items():
+        query |= Q(content_type__app_label=app_label, codename__in=[f"{a}_{model}" for a in actions])
+    return Permission.objects.filter(query)
+
+
+def sync_role_groups(Group: Any, Permission: Any) -> None:
+    """Create the Managers, Operators and Tutors groups and give them exactly their permissions.
+
+    Idempotent. Run by the data migration and after every ``migrate`` (and test-database flush),
+    so the groups exist even after a flush and pick up the permissions of models added later.
+    """
+    managers, _ = Group.objects.get_or_create(name=ROLE_GROUPS[Role.MANAGER])
+    managers.permissions.set(Permission.objects.filter(content_type__app_label__in=MANAGER_APPS))
+    operators, _ = Group.objects.get_or_create(name=ROLE_GROUPS[Role.OPERATOR])
+    operators.permissions.set(_permissions(Permission, OPERATOR_PERMISSIONS))
+    tutors, _ = Group.objects.get_or_create(name=ROLE_GROUPS[Role.TUTOR])
+    tutors.permissions.set(_permissions(Permission, TUTOR_PERMISSIONS))
+
+
 __all__ = [
     "MANAGER_APPS",
     "OPERATOR_PERMISSIONS",
@@ -41,4 +67,5 @@ __all__ = [
     "STAFF_ROLES",
     "TUTOR_PERMISSIONS",
     "Role",
+    "sync_role_groups",
 ]

@@ -23,8 +23,8 @@ from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
-from django.utils import timezone
 
+from realtime import inbox
 from realtime.events import session_group, staff_group, tutor_group
 from realtime.models import Notification
 
@@ -215,13 +215,12 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
     @database_sync_to_async
     def read(self, notification_id: int | None) -> tuple[bool, int]:
         mine = Notification.objects.filter(recipient=self.user)
-        now = timezone.now()
         if notification_id is None:
-            mine.filter(read=False).update(read=True, read_at=now)
+            inbox.mark_read(mine, user_id=self.user.pk)
             return True, 0
         if not mine.filter(pk=notification_id).exists():
             return False, 0
-        mine.filter(pk=notification_id, read=False).update(read=True, read_at=now)
+        inbox.mark_read(mine.filter(pk=notification_id), user_id=self.user.pk)
         return True, mine.filter(read=False).count()
 
 

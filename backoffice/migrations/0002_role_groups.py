@@ -2,9 +2,8 @@
 
 from django.contrib.auth.management import create_permissions
 from django.db import migrations
-from django.db.models import Q
 
-from backoffice.roles import MANAGER_APPS, OPERATOR_PERMISSIONS, TUTOR_PERMISSIONS
+from backoffice.roles import sync_role_groups
 
 
 def _ensure_permissions(apps) -> None:
@@ -15,26 +14,9 @@ def _ensure_permissions(apps) -> None:
         app_config.models_module = None
 
 
-def _permissions(Permission, table):
-    query = Q(pk__in=[])
-    for (app_label, model), actions in table.items():
-        query |= Q(
-            content_type__app_label=app_label,
-            codename__in=[f"{a}_{model}" for a in actions],
-        )
-    return Permission.objects.filter(query)
-
-
 def create_groups(apps, schema_editor):
     _ensure_permissions(apps)
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    managers, _ = Group.objects.get_or_create(name="Managers")
-    managers.permissions.set(Permission.objects.filter(content_type__app_label__in=MANAGER_APPS))
-    operators, _ = Group.objects.get_or_create(name="Operators")
-    operators.permissions.set(_permissions(Permission, OPERATOR_PERMISSIONS))
-    tutors, _ = Group.objects.get_or_create(name="Tutors")
-    tutors.permissions.set(_permissions(Permission, TUTOR_PERMISSIONS))
+    sync_role_groups(apps.get_model("auth", "Group"), apps.get_model("auth", "Permission"))
 
 
 def remove_groups(apps, schema_editor):

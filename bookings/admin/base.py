@@ -8,10 +8,13 @@ object the service wrote instead of saving one itself.
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.core.paginator import Paginator
+from django.db import connections
 from django.db.models import Model, QuerySet
 from django.http import Http404, HttpRequest
 
@@ -167,6 +170,34 @@ class ReadOnlyInline:
 
     def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
+
+
+class LargeTablePaginator(Paginator):
+    """Counts a filtered list exactly, and a large unfiltered table from PostgreSQL's statistics.
+
+    ``show_full_result_count = False`` drops the admin's second count, but the paginator still
+    counts every row on each page load, a cost that grows with the centre's history (~90 ms at a
+    million bookings). Unfiltered, past 10,000 rows, the planner's estimate is shown instead (kept
+    fresh by autovacuum; "about" is fine for the number of pages). One statement either way, so
+    the page's query count does not depend on the table's size.
+    """
+
+    ESTIMATE_FROM = 10_000
+
+    @cached_property
+    def count(self) -> int:
+        queryset = self.object_list
+        connection = connections[queryset.db]
+        if queryset.query.where or connection.vendor != "postgresql":
+            return super().count
+        table = connection.ops.quote_name(queryset.model._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT CASE WHEN reltuples >= %s THEN reltuples::bigint ELSE (SELECT count(*) FROM {table}) END "
+                "FROM pg_class WHERE oid = %s::regclass",
+                [self.ESTIMATE_FROM, queryset.model._meta.db_table],
+            )
+            return cursor.fetchone()[0]
 
 
 def tutor_choices(request: HttpRequest) -> QuerySet[Tutor]:

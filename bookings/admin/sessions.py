@@ -270,7 +270,7 @@ class SessionAdmin(TutorScopedMixin, ModelAdmin):
             return format_html('<span class="text-subtle" data-session-seats="{}">–</span>', obj.pk)
         # data-session-seats: the realtime client rewrites this label when the seats change.
         return format_html(
-            '<span class="font-semibold{}" data-session-seats="{}">{}</span>',
+            '<span class="font-semibold{}" data-session-seats="{}" data-seats-format="label">{}</span>',
             " text-red-600 dark:text-red-400" if obj.is_full else "",
             obj.pk,
             "Full" if obj.is_full else f"{obj.seats_left} left",

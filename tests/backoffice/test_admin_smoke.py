@@ -372,7 +372,7 @@ EXPECTED_QUERIES = {
     "backoffice.Student": 5,
     "backoffice.User": 6,
     "bookings.Availability": 6,
-    "bookings.Booking": 8,
+    "bookings.Booking": 6,
     "bookings.BookingEvent": 7,
     "bookings.DateException": 8,
     "bookings.FeedbackRequest": 8,

@@ -135,7 +135,9 @@ def test_it_offers_the_row_actions_to_staff_who_may_change_bookings(manager_clie
 
     for name in ("confirm_booking", "mark_paid", "cancel_booking", "reschedule_booking"):
         assert f'href="{action_url(name, pending)}"' in html
-    assert f'hx-get="{action_url("cancel_booking", pending)}"' in html  # opens in unfold's modal
+    # Only what the state allows: a pending booking of a future session cannot be a no-show yet.
+    for name in ("mark_no_show", "complete_booking"):
+        assert f'href="{action_url(name, pending)}"' not in html
 
 
 def test_it_lists_3_or_30_bookings_with_payments_and_reschedules_in_the_same_queries(manager_client):
@@ -601,3 +603,25 @@ def test_it_prefills_a_payment_for_a_booking_with_what_it_owes(manager_client, p
 
     assert form.initial["amount"] == Decimal("300000")
     assert form.initial["provider"] == pending.payment_method
+
+
+@pytest.mark.postgres
+def test_the_unfiltered_list_of_a_large_table_is_counted_from_the_statistics_in_one_query(monkeypatch):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from bookings.admin.base import LargeTablePaginator
+
+    session = SessionFactory(capacity=10)
+    for _ in range(3):
+        services.book(session=session, student=StudentFactory())
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE bookings_booking")
+    monkeypatch.setattr(LargeTablePaginator, "ESTIMATE_FROM", 1)  # "large" from one row on
+
+    with CaptureQueriesContext(connection) as estimated:
+        assert LargeTablePaginator(Booking.objects.order_by("pk"), 100).count == 3
+    with CaptureQueriesContext(connection) as exact:
+        assert LargeTablePaginator(Booking.objects.filter(status="pending").order_by("pk"), 100).count == 3
+    assert len(estimated) == len(exact) == 1
+    assert "reltuples" in estimated[0]["sql"] and "reltuples" not in exact[0]["sql"]

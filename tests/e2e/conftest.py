@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from django.contrib.auth.hashers import make_password
 
 CHROMIUM = os.environ.get("SEATDESK_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).parent / "screenshots"
@@ -68,11 +69,18 @@ def page(open_page, live_server) -> object:
     return open_page(live_server.url)
 
 
+@pytest.fixture(autouse=True)
+def _hashers_a_server_process_understands(settings) -> None:
+    # A daphne process started by a test runs the project's own settings: PBKDF2, not the suite's
+    # fast MD5. Logins made for a browser use PBKDF2 so both processes can check them.
+    settings.PASSWORD_HASHERS = [*settings.PASSWORD_HASHERS, "django.contrib.auth.hashers.PBKDF2PasswordHasher"]
+
+
 def log_in(page, user) -> None:
     """Log a user in through the real admin login form."""
-    user.set_password(PASSWORD)
+    user.password = make_password(PASSWORD, hasher="pbkdf2_sha256")
     user.save(update_fields=["password"])
-    page.goto("/admin/login/")
+    page.goto("/admin/login/?next=/admin/")
     page.fill("input[name=username]", user.username)
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")

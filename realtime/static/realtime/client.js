@@ -150,9 +150,13 @@
   function updateSeats(data) {
     if (!data.session) return;
     document.querySelectorAll('[data-session-seats="' + data.session + '"]').forEach(function (el) {
+      // data-seats-format: how the page writes the figure (default: the bare number left).
       var format = el.getAttribute("data-seats-format") || "left";
-      el.textContent =
-        format === "taken" ? data.seats_taken + "/" + data.capacity : String(data.seats_left);
+      var text = String(data.seats_left);
+      if (format === "taken") text = data.seats_taken + "/" + data.capacity;
+      else if (format === "left-of") text = data.seats_left + "/" + data.capacity;
+      else if (format === "label") text = data.seats_left > 0 ? data.seats_left + " left" : "Full";
+      el.textContent = text;
       el.setAttribute("data-seats-left", String(data.seats_left));
       el.style.transition = "background-color 1.5s";
       el.style.backgroundColor = "rgba(250, 204, 21, 0.45)";
