@@ -28,6 +28,7 @@ install-dev: $(VENV)/.dev-installed
 run: install
 	$(BIN)/python manage.py migrate --noinput -v0
 	$(BIN)/python manage.py collectstatic --noinput -v0
+	$(BIN)/python manage.py setup_schedules
 	$(BIN)/python manage.py seed_demo
 	@echo
 	@echo "  Seatdesk is starting on http://127.0.0.1:$(PORT)/admin/"

@@ -179,6 +179,8 @@ if REDIS_URL:
 # --- Internationalisation -------------------------------------------------------------------
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = env("TIME_ZONE", "Asia/Tashkent")
+# Hourly and daily schedules follow the centre's clock (django-q2 would default to TIME_ZONE too; said here).
+Q_CLUSTER["time_zone"] = TIME_ZONE
 USE_I18N = True
 USE_TZ = True
 PHONENUMBER_DEFAULT_REGION = env("PHONENUMBER_DEFAULT_REGION", "UZ")
@@ -197,6 +199,8 @@ WHITENOISE_AUTOREFRESH = DEBUG
 
 # --- Auth -----------------------------------------------------------------------------------
 LOGIN_URL = "admin:login"
+# The back office is the only UI: a login without a ?next= lands on the dashboard.
+LOGIN_REDIRECT_URL = "admin:index"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -225,6 +229,14 @@ DEFAULT_CANCELLATION_POLICY = env("DEFAULT_CANCELLATION_POLICY", "moderate")
 # How many days ahead generate_sessions creates lessons from availability (each tutor's
 # max_advance_days caps it).
 SEATDESK_GENERATE_DAYS = int(env("SEATDESK_GENERATE_DAYS", "14"))
+# Reminders: a failed one is retried after REMINDER_RETRY_BACKOFF minutes, doubling each time, until
+# REMINDER_MAX_ATTEMPTS; unpaid bookings get a payment reminder this many hours before they expire.
+# Offsets before the start per product code (else 24 h, 1 h, 15 min): REMINDER_OFFSETS_BY_PRODUCT =
+# {"IELTS-MOCK": {"48h": 2880, "2h": 120}}.
+REMINDER_MAX_ATTEMPTS = int(env("REMINDER_MAX_ATTEMPTS", "5"))
+REMINDER_RETRY_BACKOFF = float(env("REMINDER_RETRY_BACKOFF", "5"))
+PAYMENT_REMINDER_HOURS_BEFORE_EXPIRY = float(env("PAYMENT_REMINDER_HOURS_BEFORE_EXPIRY", "3"))
+REMINDER_OFFSETS_BY_PRODUCT: dict[str, dict[str, int]] = {}
 
 # --- Logging --------------------------------------------------------------------------------
 LOGGING = {

@@ -175,9 +175,15 @@ class BookingAddForm(ServiceForm):
 
 class BookingEventInline(ReadOnlyInline, TabularInline):
     model = BookingEvent
-    fields = ("created_at", "action", "actor_label", "data")
+    fields = ("created_at", "action", "actor_label", "details")
     readonly_fields = fields
     verbose_name_plural = "history"
+
+    @display(description="Details")
+    def details(self, obj: BookingEvent) -> str:
+        """The event's data as "reason: student · note: …" for a person, not as JSON."""
+        data = obj.data if isinstance(obj.data, dict) else {}
+        return " · ".join(f"{key.replace('_', ' ')}: {value}" for key, value in data.items()) or "–"
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[BookingEvent]:
         return super().get_queryset(request).select_related("actor")

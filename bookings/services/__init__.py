@@ -1,6 +1,7 @@
 """The booking engine. Admin, imports, tasks and consumers change bookings only through these."""
 
 from bookings.services.booking import book
+from bookings.services.completion import CompletionReport, auto_complete
 from bookings.services.expiry import expire_due
 from bookings.services.feedback import assign_feedback, complete_feedback, request_feedback, score_feedback
 from bookings.services.generation import GenerationReport, generate_sessions
@@ -26,9 +27,11 @@ from bookings.services.transitions import (
 from bookings.services.tutors import regenerate_calendar_token
 
 __all__ = [
+    "CompletionReport",
     "Duplication",
     "GenerationReport",
     "assign_feedback",
+    "auto_complete",
     "book",
     "cancel",
     "cancel_session",

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 from collections import Counter, defaultdict
 from datetime import datetime
+from functools import partial
 
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from bookings.models import Booking, BookingEvent, BookingStatus, CancelReason, Reminder, ReminderStatus, Session
+from bookings.notify_expiry import send_expiry_emails
 from bookings.reports import bump_dashboard_version
 from bookings.services._common import slot_data
 from bookings.services.reminders import cancel_pending_reminders
@@ -30,6 +32,7 @@ def expire_due(*, now: datetime | None = None, batch_size: int = BATCH_SIZE) -> 
     this transaction itself moved from pending, a payment confirming a booking at the same instant
     either wins (the row is no longer pending, so it is neither returned nor released) or loses
     (the booking is expired and its seat freed). Two sweepers at once on PostgreSQL split the rows with ``SKIP LOCKED``.
+    After each batch commits, the students of its bookings get an e-mail (``bookings.notify_expiry``).
     """
     now = now or timezone.now()
     sweep = _sweep_postgresql if connection.vendor == "postgresql" else _sweep_portable
@@ -41,6 +44,8 @@ def expire_due(*, now: datetime | None = None, batch_size: int = BATCH_SIZE) -> 
                 break
             _publish(rows)
             bump_dashboard_version()
+            # Only the rows this batch flipped: a second sweep, or a second cluster, mails nobody twice.
+            transaction.on_commit(partial(send_expiry_emails, [row[0] for row in rows]))
         total += len(rows)
         if len(rows) < batch_size:
             break

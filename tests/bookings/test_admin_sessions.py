@@ -312,8 +312,8 @@ def test_the_list_shows_a_seats_bar_and_a_live_seats_left_label(admin_client):
 
     html = admin_client.get(reverse(CHANGELIST)).content.decode()
 
-    assert f'data-session-seats="{session.pk}">1 left<' in html
-    assert f'data-session-seats="{full.pk}">Full<' in html
+    assert f'data-session-seats="{session.pk}" data-seats-format="label">1 left<' in html
+    assert f'data-session-seats="{full.pk}" data-seats-format="label">Full<' in html
     assert "width: 75%" in html and "bg-orange-500" in html
     assert "width: 100%" in html and "bg-red-500" in html
 
