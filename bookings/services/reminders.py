@@ -1,24 +1,59 @@
-"""Scheduling and cancelling reminders as bookings change state. Delivery lives in bookings.tasks."""
+"""Reminders: scheduled as bookings change state, then claimed, sent and recorded in batches.
+
+Delivery is at-least-once and, short of a crash, exactly once:
+
+1. **Claim** (one transaction, committed before anything is sent): one conditional ``UPDATE`` moves a
+   batch of due rows to ``sending`` and stamps ``claimed_at``. On PostgreSQL the batch is picked with
+   ``FOR UPDATE SKIP LOCKED``, so two workers take disjoint batches instead of queueing; SQLite
+   serialises writing transactions, so the second worker finds the rows no longer pending.
+2. **Send** outside any transaction: nothing holds a lock while a mail server is slow.
+3. **Record** (one transaction): sent, failed (with the error, ``attempts + 1`` and a
+   ``next_attempt_at`` with exponential backoff until ``REMINDER_MAX_ATTEMPTS``), or cancelled when
+   the booking no longer wants it. Each write is a compare-and-set on ``status = 'sending'``.
+
+A worker that dies between 1 and 3 leaves its rows in ``sending``; after ``CLAIM_TIMEOUT`` the next
+run puts them back to pending and they are sent again. That is the one case where a message can go
+out twice, and the price of never losing one.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
-from bookings.models import Booking, Reminder, ReminderChannel, ReminderStatus
+from bookings.models import Booking, BookingEvent, BookingStatus, Reminder, ReminderChannel, ReminderStatus
+from bookings.notify import channels, messages
+from bookings.notify.messages import PAYMENT_KIND
+from realtime.events import Event, publish_many
 
 DEFAULT_OFFSETS = {
     "24h": timedelta(hours=24),
     "1h": timedelta(hours=1),
     "15m": timedelta(minutes=15),
 }
+# Reminders claimed, sent and recorded per round; a crash loses at most this many to the reclaim.
+BATCH_SIZE = 1000
+# A claim older than this belongs to a worker that died; its reminders are sent again.
+CLAIM_TIMEOUT = timedelta(minutes=10)
 
 
-def offsets() -> dict[str, timedelta]:
-    configured = getattr(settings, "REMINDER_OFFSETS_MINUTES", None)
+# --- Scheduling --------------------------------------------------------------------------------
+
+
+def offsets(product_code: str | None = None) -> dict[str, timedelta]:
+    """The offsets before the start: per product (REMINDER_OFFSETS_BY_PRODUCT, keyed by product code),
+    else REMINDER_OFFSETS_MINUTES, else 24 h, 1 h and 15 min. Labels become the reminders' kind."""
+    by_product = getattr(settings, "REMINDER_OFFSETS_BY_PRODUCT", None) or {}
+    configured = by_product.get(product_code) if product_code else None
+    configured = configured or getattr(settings, "REMINDER_OFFSETS_MINUTES", None)
     if not configured:
         return DEFAULT_OFFSETS
     return {label: timedelta(minutes=int(minutes)) for label, minutes in configured.items()}
@@ -36,6 +71,8 @@ def schedule_start_reminders(booking: Booking, *, now: datetime | None = None) -
         targets.append((student.pk, ReminderChannel.SMS))
     if session.tutor_id:
         targets.append((session.tutor.user_id, ReminderChannel.PUSH))
+    # Only read the product when per-product offsets exist: booking is the hot path.
+    product_code = session.product.code if getattr(settings, "REMINDER_OFFSETS_BY_PRODUCT", None) else None
     reminders = [
         Reminder(
             booking=booking,
@@ -44,14 +81,347 @@ def schedule_start_reminders(booking: Booking, *, now: datetime | None = None) -
             kind=label,
             scheduled_at=at,
         )
-        for label, offset in offsets().items()
+        for label, offset in offsets(product_code).items()
         if (at := session.starts_at - offset) > now
         for recipient, channel in targets
     ]
     return Reminder.objects.bulk_create(reminders)
 
 
-def cancel_pending_reminders(booking_ids: Iterable[int]) -> int:
-    return Reminder.objects.filter(booking_id__in=list(booking_ids), status=ReminderStatus.PENDING).update(
-        status=ReminderStatus.CANCELLED
+def cancel_pending_reminders(booking_ids: Iterable[int], *, kind: str | None = None) -> int:
+    """Cancel what is still to be sent (pending, or failed and waiting for a retry); sent ones stay."""
+    waiting = Q(status=ReminderStatus.PENDING) | Q(status=ReminderStatus.FAILED, next_attempt_at__isnull=False)
+    reminders = Reminder.objects.filter(waiting, booking_id__in=list(booking_ids))
+    if kind is not None:
+        reminders = reminders.filter(kind=kind)
+    return reminders.update(status=ReminderStatus.CANCELLED, next_attempt_at=None)
+
+
+def cancel_payment_reminders(booking_ids: Iterable[int]) -> int:
+    """A paid (confirmed) booking needs no reminder to pay."""
+    return cancel_pending_reminders(booking_ids, kind=PAYMENT_KIND)
+
+
+def payment_lead() -> timedelta:
+    return timedelta(hours=float(getattr(settings, "PAYMENT_REMINDER_HOURS_BEFORE_EXPIRY", 3)))
+
+
+def schedule_payment_reminders(*, now: datetime | None = None, booking_ids: Sequence[int] | None = None) -> int:
+    """Create the payment reminder (e-mail and SMS) of every pending booking whose deadline is now
+    within PAYMENT_REMINDER_HOURS_BEFORE_EXPIRY; returns how many reminders were created.
+
+    Created when due rather than at booking time: most bookings are paid or cancelled long before,
+    and then there is nothing to create, cancel or move. A booking whose whole payment window is
+    shorter than the lead gets none (it would be reminded the moment it was made). Idempotent: a
+    booking that has a payment reminder, whatever its state, gets no second one.
+    """
+    now = now or timezone.now()
+    lead = payment_lead()
+    if lead <= timedelta(0):
+        return 0
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            # Two workers at once would both see "no payment reminder yet" and both insert one:
+            # the second waits here, and its query then sees the first one's rows.
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(hashtext('seatdesk.payment_reminders'))")
+        due = Booking.objects.filter(
+            status=BookingStatus.PENDING,
+            expires_at__gt=now,
+            expires_at__lte=now + lead,
+            created_at__lt=F("expires_at") - lead,
+        ).exclude(reminders__kind=PAYMENT_KIND)
+        if booking_ids is not None:
+            due = due.filter(pk__in=list(booking_ids))
+        rows = due.values_list("pk", "student_id", "student__email", "student__phone", "expires_at")
+        reminders = [
+            Reminder(
+                booking_id=pk, recipient_id=student, channel=channel, kind=PAYMENT_KIND, scheduled_at=expires - lead
+            )
+            for pk, student, email, phone, expires in rows
+            for channel, address in ((ReminderChannel.EMAIL, email), (ReminderChannel.SMS, phone))
+            if address
+        ]
+        Reminder.objects.bulk_create(reminders, batch_size=BATCH_SIZE)
+    return len(reminders)
+
+
+def schedule_payment_reminder(booking: Booking, *, now: datetime | None = None) -> int:
+    """``schedule_payment_reminders`` for one booking."""
+    return schedule_payment_reminders(now=now, booking_ids=[booking.pk])
+
+
+# --- Sending -----------------------------------------------------------------------------------
+
+
+@dataclass
+class DispatchReport:
+    """What one run did. ``refused`` holds messages for staff (send again on a reminder that cannot go)."""
+
+    sent: int = 0
+    failed: int = 0
+    gave_up: int = 0  # failed for the last time: REMINDER_MAX_ATTEMPTS reached
+    skipped: int = 0  # cancelled at send time: the booking no longer wants it
+    reclaimed: int = 0  # stale claims of a dead worker put back to pending
+    scheduled: int = 0  # payment reminders created by this run
+    refused: list[str] = field(default_factory=list)
+
+    @property
+    def claimed(self) -> int:
+        return self.sent + self.failed + self.skipped
+
+    def __str__(self) -> str:
+        text = f"{self.sent} sent, {self.failed} failed ({self.gave_up} gave up), {self.skipped} skipped"
+        if self.reclaimed:
+            text += f", {self.reclaimed} reclaimed from a stopped worker"
+        if self.scheduled:
+            text += f", {self.scheduled} payment reminder(s) scheduled"
+        return text
+
+    def add(self, other: DispatchReport) -> None:
+        for name in ("sent", "failed", "gave_up", "skipped", "reclaimed", "scheduled"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.refused += other.refused
+
+
+def max_attempts() -> int:
+    return int(getattr(settings, "REMINDER_MAX_ATTEMPTS", 5))
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """Exponential backoff: base, 2 × base, 4 × base ... after the 1st, 2nd, 3rd failure (never under a minute,
+    so one run cannot spin on a reminder that keeps failing)."""
+    base = float(getattr(settings, "REMINDER_RETRY_BACKOFF", 5))
+    return timedelta(minutes=max(base * 2 ** max(attempts - 1, 0), 1))
+
+
+def send_due_reminders(*, now: datetime | None = None, limit: int | None = None) -> DispatchReport:
+    """Send every pending reminder whose time has come (at most ``limit``). Safe on two workers at once."""
+    now = now or timezone.now()
+    report = DispatchReport(reclaimed=_release_stale_claims(now), scheduled=schedule_payment_reminders(now=now))
+    _dispatch(lambda size: _claim(_due_sql(), now, size), now, limit, report)
+    return report
+
+
+def retry_failed_reminders(*, now: datetime | None = None, limit: int | None = None) -> DispatchReport:
+    """Send again the failed reminders whose backoff has elapsed and that have attempts left."""
+    now = now or timezone.now()
+    report = DispatchReport()
+    _dispatch(lambda size: _claim(_retry_sql(), now, size), now, limit, report)
+    return report
+
+
+def send_again(reminders: Iterable[Reminder], *, actor: Any = None, now: datetime | None = None) -> DispatchReport:
+    """Staff's "send again": a sent or failed reminder is sent now, through the same claim and record.
+
+    The attempt limit does not apply (a person decided); a reminder whose booking no longer wants it
+    (cancelled, started, paid) is refused with the reason, and left as it was.
+    """
+    now = now or timezone.now()
+    report = DispatchReport()
+    chosen = list(Reminder.objects.filter(pk__in=[r.pk for r in reminders]).select_related(*RELATED))
+    ready = []
+    for reminder in chosen:
+        if reminder.status not in (ReminderStatus.SENT, ReminderStatus.FAILED):
+            report.refused.append(
+                f"{_label(reminder)} is {reminder.get_status_display().lower()}: only sent or "
+                "failed reminders can be sent again."
+            )
+        elif reason := _not_wanted(reminder, now):
+            report.refused.append(f"{_label(reminder)} cannot be sent again: {reason}.")
+        else:
+            ready.append(reminder.pk)
+    if not ready:
+        return report
+    with transaction.atomic():
+        reset = list(
+            Reminder.objects.filter(pk__in=ready, status__in=[ReminderStatus.SENT, ReminderStatus.FAILED]).values_list(
+                "pk", "booking_id", "channel", "kind"
+            )
+        )
+        Reminder.objects.filter(pk__in=[row[0] for row in reset]).update(
+            status=ReminderStatus.PENDING, scheduled_at=now, next_attempt_at=None, claimed_at=None
+        )
+        BookingEvent.objects.bulk_create(
+            BookingEvent(
+                booking_id=booking_id,
+                action="reminder.resent",
+                actor=actor if getattr(actor, "pk", None) else None,
+                data={"reminder": pk, "channel": channel, "kind": kind},
+                created_at=now,
+            )
+            for pk, booking_id, channel, kind in reset
+        )
+    ids = [row[0] for row in reset]
+    _dispatch(lambda size: _claim(_due_sql(only_ids=True), now, size, ids), now, None, report)
+    return report
+
+
+def _label(reminder: Reminder) -> str:
+    return f"Reminder {reminder.kind} ({reminder.get_channel_display()}) of {reminder.booking.reference}"
+
+
+def _dispatch(claim: Callable[[int], list[int]], now: datetime, limit: int | None, report: DispatchReport) -> None:
+    remaining = limit
+    while remaining is None or remaining > 0:
+        size = BATCH_SIZE if remaining is None else min(BATCH_SIZE, remaining)
+        with transaction.atomic():
+            ids = claim(size)
+        if not ids:
+            return
+        _deliver(ids, now, report)
+        if remaining is not None:
+            remaining -= len(ids)
+        if len(ids) < size:
+            return
+
+
+def _release_stale_claims(now: datetime) -> int:
+    return Reminder.objects.filter(status=ReminderStatus.SENDING, claimed_at__lte=now - CLAIM_TIMEOUT).update(
+        status=ReminderStatus.PENDING, claimed_at=None
+    )
+
+
+def _due_sql(*, only_ids: bool = False) -> str:
+    extra = " AND id = ANY(%(ids)s)" if only_ids and connection.vendor == "postgresql" else ""
+    if only_ids and not extra:
+        extra = " AND id IN (SELECT value FROM json_each(%(ids)s))"
+    return f"status = %(pending)s AND scheduled_at <= %(now)s{extra} ORDER BY scheduled_at, id"
+
+
+def _retry_sql() -> str:
+    return (
+        "status = %(failed)s AND next_attempt_at <= %(now)s AND attempts < %(max_attempts)s "
+        "ORDER BY next_attempt_at, id"
+    )
+
+
+def _claim(where: str, now: datetime, size: int, ids: Sequence[int] | None = None) -> list[int]:
+    """Move up to ``size`` rows matching ``where`` to sending, in one statement; returns their ids.
+
+    The outer ``status <> 'sending'`` re-check makes it a compare-and-set: on PostgreSQL a row
+    another worker claimed between our snapshot and our lock is skipped, never claimed twice.
+    """
+    table = connection.ops.quote_name(Reminder._meta.db_table)
+    lock = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+    sql = (
+        f"UPDATE {table} SET status = %(sending)s, claimed_at = %(now)s "
+        f"WHERE status <> %(sending)s AND id IN (SELECT id FROM {table} WHERE {where} LIMIT %(size)s{lock}) "
+        "RETURNING id"
+    )
+    params: dict[str, Any] = {
+        "sending": ReminderStatus.SENDING,
+        "pending": ReminderStatus.PENDING,
+        "failed": ReminderStatus.FAILED,
+        "now": now,
+        "size": size,
+        "max_attempts": max_attempts(),
+    }
+    if ids is not None:
+        params["ids"] = list(ids) if connection.vendor == "postgresql" else _json(ids)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _json(ids: Sequence[int]) -> str:
+    return "[" + ",".join(str(int(pk)) for pk in ids) + "]"
+
+
+RELATED = ("booking__session__product", "booking__session__tutor__user", "recipient")
+
+
+def _not_wanted(reminder: Reminder, now: datetime) -> str:
+    """Why this reminder should not go out any more ("" if it should)."""
+    booking = reminder.booking
+    if reminder.kind == PAYMENT_KIND:
+        if booking.status != BookingStatus.PENDING:
+            return f"the booking is {booking.get_status_display().lower()}"
+        if booking.expires_at is not None and booking.expires_at <= now:
+            return "the payment deadline has passed"
+        return ""
+    if booking.status != BookingStatus.CONFIRMED:
+        return f"the booking is {booking.get_status_display().lower()}"
+    if booking.session.starts_at <= now:
+        return "the session has started"
+    return ""
+
+
+def _deliver(ids: list[int], now: datetime, report: DispatchReport) -> None:
+    """Render and send one claimed batch, then record every outcome in one transaction."""
+    reminders = list(Reminder.objects.filter(pk__in=ids).select_related(*RELATED))
+    skipped: dict[str, list[int]] = defaultdict(list)
+    emails, texts, pushes = [], [], []
+    outcomes: channels.Outcome = {}
+    for reminder in reminders:
+        if reason := _not_wanted(reminder, now):
+            skipped[f"Not sent: {reason}."].append(reminder.pk)
+            continue
+        try:
+            if reminder.channel == ReminderChannel.EMAIL:
+                if not reminder.recipient.email:
+                    raise ValueError("the recipient has no e-mail address")
+                emails.append((reminder.pk, messages.email_for(reminder, now)))
+            elif reminder.channel == ReminderChannel.SMS:
+                if not reminder.recipient.phone:
+                    raise ValueError("the recipient has no phone number")
+                texts.append((reminder.pk, messages.sms_for(reminder, now)))
+            else:
+                pushes.append((reminder.pk, messages.push_event_for(reminder, now)))
+        except Exception as exc:  # a reminder that cannot be rendered fails alone
+            outcomes[reminder.pk] = channels.error_text(exc)
+    outcomes.update(channels.send_emails(emails))
+    outcomes.update(channels.send_sms(texts))
+    _record(reminders, outcomes, pushes, skipped, now, report)
+
+
+def _record(
+    reminders: list[Reminder],
+    outcomes: channels.Outcome,
+    pushes: list[tuple[int, Event]],
+    skipped: dict[str, list[int]],
+    now: datetime,
+    report: DispatchReport,
+) -> None:
+    by_id = {reminder.pk: reminder for reminder in reminders}
+    sent = [pk for pk, error in outcomes.items() if not error] + [pk for pk, _ in pushes]
+    failed = [by_id[pk] for pk, error in outcomes.items() if error]
+    limit = max_attempts()
+    for reminder in failed:
+        reminder.status = ReminderStatus.FAILED
+        reminder.attempts += 1
+        reminder.last_error = outcomes[reminder.pk]
+        reminder.claimed_at = None
+        reminder.next_attempt_at = now + retry_delay(reminder.attempts) if reminder.attempts < limit else None
+    claimed = Reminder.objects.filter(status=ReminderStatus.SENDING)
+    with transaction.atomic():
+        claimed.filter(pk__in=sent).update(
+            status=ReminderStatus.SENT,
+            sent_at=now,
+            attempts=F("attempts") + 1,
+            last_error="",
+            claimed_at=None,
+            next_attempt_at=None,
+        )
+        claimed.bulk_update(failed, ["status", "attempts", "last_error", "claimed_at", "next_attempt_at"])
+        for reason, pks in skipped.items():
+            claimed.filter(pk__in=pks).update(status=ReminderStatus.CANCELLED, last_error=reason, claimed_at=None)
+        publish_many([event for _, event in pushes])
+        events = [_event(by_id[pk], "reminder.sent", now) for pk in sent]
+        events += [
+            _event(r, "reminder.failed", now, error=r.last_error, final=r.next_attempt_at is None) for r in failed
+        ]
+        BookingEvent.objects.bulk_create(events, batch_size=BATCH_SIZE)
+    report.sent += len(sent)
+    report.failed += len(failed)
+    report.gave_up += sum(1 for r in failed if r.next_attempt_at is None)
+    report.skipped += sum(len(pks) for pks in skipped.values())
+
+
+def _event(reminder: Reminder, action: str, now: datetime, **data: Any) -> BookingEvent:
+    return BookingEvent(
+        booking_id=reminder.booking_id,
+        action=action,
+        data={"reminder": reminder.pk, "channel": reminder.channel, "kind": reminder.kind, **data},
+        created_at=now,
     )

@@ -22,6 +22,7 @@ from bookings.services._common import (
 )
 from bookings.services.booking import _book, _is_active_booking_violation
 from bookings.services.reminders import (
+    cancel_payment_reminders,
     cancel_pending_reminders,
     schedule_start_reminders,
 )
@@ -46,6 +47,7 @@ def _confirm(booking: Booking, *, actor: Any, via: str, **data: Any) -> None:
         expires_at=None,
     )
     log_event(booking, "booking.confirmed", actor=actor, via=via, **data)
+    cancel_payment_reminders([booking.pk])
     schedule_start_reminders(booking, now=now)
     publish_booking("booking.confirmed", booking, via=via, **data)
 

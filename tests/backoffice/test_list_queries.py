@@ -142,7 +142,8 @@ BUILDERS: dict[str, Callable[[int], object]] = {
 
 
 def test_every_registered_admin_has_a_builder():
-    assert {model._meta.label for model in REGISTERED} == set(BUILDERS)
+    # A subset, not equality: with the Redis broker django-q2 registers no queued-tasks (OrmQ) page.
+    assert {model._meta.label for model in REGISTERED} <= set(BUILDERS)
 
 
 def measure(client, url: str):

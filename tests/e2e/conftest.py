@@ -26,7 +26,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.e2e)
 
 
-@pytest.fixture(scope="session")
+# Package scope: Playwright's sync API keeps an event loop on the main thread while it runs, and
+# the async tests collected after this package (pytest-asyncio) need that thread free again.
+@pytest.fixture(scope="package")
 def browser() -> Iterator[object]:
     if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
         reason = f"needs Debian's chromium at {CHROMIUM} (apt-get install -y chromium)"
