@@ -25,7 +25,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from realtime import inbox
-from realtime.events import session_group, staff_group, tutor_group
+from realtime.events import TITLES, session_group, staff_group, tutor_group
 from realtime.models import Notification
 
 logger = logging.getLogger(__name__)
@@ -186,9 +186,11 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
 
     async def event_message(self, message: dict[str, Any]) -> None:
         event = message["event"]
-        # "mine": a notification was stored for this person, so the bell's count goes up by one.
+        # The title the bell stores, so the page's toast says the same; "mine": a notification was
+        # stored for this person, so the bell's count goes up by one.
+        event = {**event, "title": TITLES.get(event.get("type"), "")}
         if self.user.pk in message.get("for", ()):
-            event = {**event, "mine": True}
+            event["mine"] = True
         await self.send_json(event)
 
     # --- Database --------------------------------------------------------------------------------

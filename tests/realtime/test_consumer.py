@@ -113,7 +113,7 @@ async def test_it_greets_staff_with_their_unread_count_and_relays_staff_events()
 
     created = event(booking=1)
     await send_to("staff", created)
-    assert await communicator.receive_json_from() == created
+    assert await communicator.receive_json_from() == {**created, "title": "New booking"}
     await communicator.disconnect()
 
 
@@ -135,7 +135,7 @@ async def test_it_puts_a_tutor_in_their_own_group_only():
     assert await communicator.receive_nothing(timeout=0.2)
     mine = event()
     await send_to(f"tutor.{tutor.user_id}", mine)
-    assert await communicator.receive_json_from() == mine
+    assert await communicator.receive_json_from() == {**mine, "title": "New booking"}
     await communicator.disconnect()
 
 
@@ -162,7 +162,7 @@ async def test_staff_may_watch_any_session_and_then_hear_its_seats():
     assert await communicator.receive_json_from() == {"type": "watching", "session": session.pk}
     slot = event("slot.updated", session=session.pk, seats_left=3)
     await send_to(f"session.{session.pk}", slot)
-    assert await communicator.receive_json_from() == slot
+    assert await communicator.receive_json_from() == {**slot, "title": "Seats changed"}
 
     await communicator.send_json_to({"action": "unwatch", "session": session.pk})
     assert await communicator.receive_json_from() == {"type": "unwatched", "session": session.pk}

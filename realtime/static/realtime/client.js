@@ -25,21 +25,6 @@
   var socket = null;
   var stopped = false;
 
-  var LABELS = {
-    "booking.created": "New booking",
-    "booking.confirmed": "Booking confirmed",
-    "booking.cancelled": "Booking cancelled",
-    "booking.expired": "Booking expired",
-    "booking.rescheduled": "Booking rescheduled",
-    "booking.completed": "Booking completed",
-    "booking.no_show": "No-show",
-    "booking.reminder": "Reminder",
-    "payment.received": "Payment received",
-    "payment.refunded": "Payment refunded",
-    "result.published": "Result published",
-    "feedback.requested": "Feedback to review",
-    "import.finished": "Import finished"
-  };
   var COLOURS = {
     "booking.cancelled": "#dc2626",
     "booking.expired": "#d97706",
@@ -183,7 +168,7 @@
   }
 
   function toast(frame) {
-    var title = frame.title || LABELS[frame.type];
+    var title = frame.title; // the server adds the same title the bell stores
     if (!title) return;
     var data = frame.data || {};
     var box = toastBox();
