@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import pytest
@@ -13,9 +14,19 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from bookings import services
-from bookings.models import Booking, BookingEvent, BookingStatus, CancelReason, Reminder, ReminderStatus, Tutor
-from bookings.notify import SMSError, sms
+from bookings.models import (
+    Booking,
+    BookingEvent,
+    BookingStatus,
+    CancelReason,
+    Reminder,
+    ReminderChannel,
+    ReminderStatus,
+    Tutor,
+)
+from bookings.notify import SMSError, messages, sms
 from bookings.services import reminders as service
+from realtime.events import publish
 from realtime.models import Notification
 from tests.factories import SessionFactory, StudentFactory, TutorFactory, confirmed_booking
 
@@ -320,26 +331,30 @@ def test_a_paid_bookings_payment_reminder_is_cancelled(tutor: Tutor) -> None:
     }
 
 
-# Two workers at once
+# Two workers at once: with the claim each reminder goes out once; the control without it sends twice.
+
+WORKERS_NOW = STARTS - timedelta(minutes=1)  # every reminder of the forty bookings is due
 
 
-@pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
-def test_two_workers_at_once_send_each_reminder_exactly_once(monkeypatch) -> None:
-    monkeypatch.setattr(service, "BATCH_SIZE", 7)  # many small claims, so the workers interleave
+def forty_bookings_with_due_reminders() -> int:
     tutor = TutorFactory()
     with at(NOW):
         for n in range(40):
             confirmed_booking(session=SessionFactory(tutor=tutor, starts_at=STARTS + timedelta(seconds=n)))
     expected = Reminder.objects.count()
     assert expected == 40 * 9
-    reports = []
-    barrier = threading.Barrier(2)
+    return expected
+
+
+def two_workers_at_once[T](work: Callable[[], T]) -> list[T]:
+    """``work`` in two threads, each on its own connection, started together; returns both results."""
+    results: list[T] = []
+    start = threading.Barrier(2, timeout=60)  # the timeout only turns a hang into a failure
 
     def worker() -> None:
         try:
-            barrier.wait()
-            reports.append(service.send_due_reminders(now=STARTS - timedelta(minutes=1)))
+            start.wait()
+            results.append(work())
         finally:
             connection.close()
 
@@ -349,14 +364,79 @@ def test_two_workers_at_once_send_each_reminder_exactly_once(monkeypatch) -> Non
     for thread in threads:
         thread.join()
     close_old_connections()
+    assert len(results) == 2
+    return results
 
-    assert len(reports) == 2
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_at_once_send_each_reminder_exactly_once(monkeypatch) -> None:
+    monkeypatch.setattr(service, "BATCH_SIZE", 7)  # many small claims, so the workers interleave
+    expected = forty_bookings_with_due_reminders()
+    # Each worker sends its first batch only once both have taken one: the moment where the
+    # control below, without a claim, sends everything twice.
+    both_took_work = threading.Barrier(2, timeout=60)
+    waited = threading.local()
+    deliver = service._deliver
+
+    def deliver_once_both_took_work(ids: list[int], now: datetime, report: service.DispatchReport) -> None:
+        if not getattr(waited, "done", False):
+            waited.done = True
+            both_took_work.wait()
+        deliver(ids, now, report)
+
+    monkeypatch.setattr(service, "_deliver", deliver_once_both_took_work)
+
+    reports = two_workers_at_once(lambda: service.send_due_reminders(now=WORKERS_NOW))
+
     assert sum(r.sent for r in reports) == expected
     assert all(r.sent > 0 for r in reports)  # both took a share
     assert set(Reminder.objects.values_list("status", "attempts").distinct()) == {(ReminderStatus.SENT, 1)}
     assert len(mail.outbox) == len(sms.outbox) == 40 * 3
     assert Notification.objects.filter(type="booking.reminder").count() == 40 * 3
     assert BookingEvent.objects.filter(action="reminder.sent").count() == expected
+
+
+def naive_send_due_reminders(now: datetime, both_read: threading.Barrier) -> int:
+    """Fetch the due reminders, then send and save each: no claim, so nothing tells a second worker
+    that a reminder it read is already being sent."""
+    due = list(
+        Reminder.objects.filter(status=ReminderStatus.PENDING, scheduled_at__lte=now).select_related(*service.RELATED)
+    )
+    both_read.wait()
+    backend = sms.get_sms_backend()
+    for reminder in due:
+        if reminder.channel == ReminderChannel.EMAIL:
+            messages.email_for(reminder, now).send()
+        elif reminder.channel == ReminderChannel.SMS:
+            backend.send(messages.sms_for(reminder, now))
+        else:
+            type_, data, groups, recipients = messages.push_event_for(reminder, now)
+            publish(type_, data, groups=groups, recipients=recipients)
+        reminder.status = ReminderStatus.SENT
+        reminder.attempts += 1
+        reminder.sent_at = now
+        reminder.save(update_fields=["status", "attempts", "sent_at"])
+        BookingEvent.objects.create(
+            booking_id=reminder.booking_id, action="reminder.sent", data={"reminder": reminder.pk}
+        )
+    return len(due)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_control_without_the_claim_two_workers_at_once_send_every_reminder_twice() -> None:
+    expected = forty_bookings_with_due_reminders()
+    both_read = threading.Barrier(2, timeout=60)
+
+    read = two_workers_at_once(lambda: naive_send_due_reminders(WORKERS_NOW, both_read))
+
+    assert read == [expected, expected]  # each worker read, and then sent, every reminder
+    assert len(mail.outbox) == len(sms.outbox) == 2 * 40 * 3
+    assert Notification.objects.filter(type="booking.reminder").count() == 2 * 40 * 3
+    assert BookingEvent.objects.filter(action="reminder.sent").count() == 2 * expected
+    # And the rows cannot tell: both workers wrote "sent, 1 attempt" over the same row.
+    assert set(Reminder.objects.values_list("status", "attempts").distinct()) == {(ReminderStatus.SENT, 1)}
 
 
 @pytest.mark.django_db
