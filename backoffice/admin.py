@@ -29,6 +29,8 @@ from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationFo
 
 from backoffice.models import STAFF_ROLES, Role, Staff, Student, User
 from bookings.admin.base import BOOKING_STATUS_COLOURS, ReadOnlyInline
+from bookings.admin.exports import StudentExportResource
+from bookings.admin.imports import SpreadsheetImportExportMixin
 from bookings.models import Booking, TestResult
 from bookings.selectors import feedback_stats, student_stats, with_student_list_stats
 
@@ -195,8 +197,11 @@ class StudentBookingInline(ReadOnlyInline, TabularInline):
 
 
 @admin.register(Student)
-class StudentAdmin(UserAdmin):
+class StudentAdmin(SpreadsheetImportExportMixin, UserAdmin):
     """Students: contact details, their figures at a glance, their bookings and results."""
+
+    import_kind = "students"
+    export_resource = StudentExportResource
 
     form = StudentChangeForm
     add_form = StudentAddForm

@@ -117,6 +117,7 @@ class Student(User):
     class Meta:
         proxy = True
         verbose_name = "student"
+        permissions = [("import_student", "Can import students from a spreadsheet")]
 
 
 class Staff(User):

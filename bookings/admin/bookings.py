@@ -55,6 +55,8 @@ from bookings.admin.booking_actions import (
     outstanding,
     payable,
 )
+from bookings.admin.exports import BookingExportResource
+from bookings.admin.imports import SpreadsheetImportExportMixin
 from bookings.errors import BookingError, BookingNotAllowed
 from bookings.models import Booking, BookingEvent, BookingSource, Payment, PaymentProvider, PaymentStatus
 
@@ -206,8 +208,10 @@ class BookingPaymentInline(ReadOnlyInline, TabularInline):
 
 
 @admin.register(Booking)
-class BookingAdmin(ServiceAddMixin, ReadOnlyChangeMixin, TutorScopedMixin, ModelAdmin):
+class BookingAdmin(SpreadsheetImportExportMixin, ServiceAddMixin, ReadOnlyChangeMixin, TutorScopedMixin, ModelAdmin):
     add_form = BookingAddForm
+    import_kind = "bookings"
+    export_resource = BookingExportResource
     tutor_user_lookup = "session__tutor__user"
     list_display = (
         "reference",

@@ -20,6 +20,7 @@ from bookings.admin.base import (
 )
 from bookings.admin.booking_actions import outstanding, whole
 from bookings.admin.bookings import student_header
+from bookings.admin.exports import PaymentExportResource, SpreadsheetExportMixin
 from bookings.models import Booking, Payment
 
 
@@ -43,8 +44,9 @@ class PaymentAddForm(ServiceForm):
 
 
 @admin.register(Payment)
-class PaymentAdmin(ServiceAddMixin, ReadOnlyChangeMixin, ModelAdmin):
+class PaymentAdmin(SpreadsheetExportMixin, ServiceAddMixin, ReadOnlyChangeMixin, ModelAdmin):
     add_form = PaymentAddForm
+    export_resource = PaymentExportResource
     list_display = ("created_at", "booking", "student", "provider", "amount_display", "status_badge", "provider_txn_id")
     list_select_related = ("booking__student",)
     list_filter = ("status", "provider")

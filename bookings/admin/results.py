@@ -31,6 +31,8 @@ from bookings.admin.base import (
     tutor_choices,
     tutor_filter,
 )
+from bookings.admin.exports import ResultExportResource
+from bookings.admin.imports import SpreadsheetImportExportMixin
 from bookings.errors import BookingError
 from bookings.models import Booking, BookingStatus, FeedbackRequest, TestResult, Tutor
 from bookings.models.results import SUB_SCORES
@@ -110,8 +112,10 @@ class ResultCorrectionForm(ServiceForm):
 
 
 @admin.register(TestResult)
-class TestResultAdmin(ServiceAddMixin, TutorScopedMixin, ModelAdmin):
+class TestResultAdmin(SpreadsheetImportExportMixin, ServiceAddMixin, TutorScopedMixin, ModelAdmin):
     add_form = ResultAddForm
+    import_kind = "results"
+    export_resource = ResultExportResource
     form = ResultCorrectionForm
     change_form_template = "admin/bookings/testresult/change_form.html"
     tutor_user_lookup = "booking__session__tutor__user"

@@ -37,6 +37,8 @@ from bookings.admin.base import (
     tutor_filter,
 )
 from bookings.admin.calendar import calendar_view, local_midnight
+from bookings.admin.exports import SessionExportResource
+from bookings.admin.imports import SpreadsheetImportExportMixin
 from bookings.errors import BookingError
 from bookings.models import Booking, CancelReason, Session, SessionStatus
 from bookings.services.sessions import MAX_DUPLICATE_WEEKS
@@ -170,8 +172,10 @@ class SessionBookingInline(ReadOnlyInline, TabularInline):
 
 
 @admin.register(Session)
-class SessionAdmin(TutorScopedMixin, ModelAdmin):
+class SessionAdmin(SpreadsheetImportExportMixin, TutorScopedMixin, ModelAdmin):
     form = SessionForm
+    import_kind = "sessions"
+    export_resource = SessionExportResource
     tutor_user_lookup = "tutor__user"
     list_display = ("starts", "product", "tutor", "room", "seats", "seats_left", "status_badge", "source")
     list_select_related = ("product", "tutor__user")

@@ -8,6 +8,7 @@ from bookings.models.bookings import (
     PaymentMethod,
 )
 from bookings.models.catalog import Product, ProductKind, Scoring
+from bookings.models.imports import ImportKind, ImportRecord, ImportStatus
 from bookings.models.payments import Payment, PaymentProvider, PaymentStatus
 from bookings.models.reminders import Reminder, ReminderChannel, ReminderStatus
 from bookings.models.results import FeedbackKind, FeedbackRequest, TestResult
@@ -33,6 +34,9 @@ __all__ = [
     "ExceptionKind",
     "FeedbackKind",
     "FeedbackRequest",
+    "ImportKind",
+    "ImportRecord",
+    "ImportStatus",
     "Payment",
     "PaymentMethod",
     "PaymentProvider",

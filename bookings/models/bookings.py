@@ -92,6 +92,7 @@ class Booking(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        permissions = [("import_booking", "Can import bookings from a spreadsheet")]
         indexes = [
             models.Index(fields=["status", "expires_at"]),
             models.Index(fields=["session", "status"]),

@@ -63,6 +63,7 @@ class TestResult(models.Model):
 
     class Meta:
         ordering = ["-test_date", "-created_at", "-id"]
+        permissions = [("import_testresult", "Can import results from a spreadsheet")]
         indexes = [models.Index(fields=["booking", "test_date"])]
 
     def __str__(self) -> str:

@@ -44,6 +44,7 @@ class Session(models.Model):
 
     class Meta:
         ordering = ["starts_at", "id"]
+        permissions = [("import_session", "Can import sessions from a spreadsheet")]
         indexes = [
             models.Index(fields=["starts_at"]),
             models.Index(fields=["status", "starts_at"]),

@@ -61,7 +61,11 @@ def offsets(product_code: str | None = None) -> dict[str, timedelta]:
 
 def schedule_start_reminders(booking: Booking, *, now: datetime | None = None) -> list[Reminder]:
     """Reminders before the start for the student (e-mail, SMS) and the tutor (push); past ones skipped."""
-    now = now or timezone.now()
+    return Reminder.objects.bulk_create(start_reminders(booking, now=now or timezone.now()))
+
+
+def start_reminders(booking: Booking, *, now: datetime) -> list[Reminder]:
+    """The unsaved reminders ``schedule_start_reminders`` creates, for callers that insert in bulk (imports)."""
     session = booking.session
     student = booking.student
     targets: list[tuple[int, str]] = []
@@ -73,7 +77,7 @@ def schedule_start_reminders(booking: Booking, *, now: datetime | None = None) -
         targets.append((session.tutor.user_id, ReminderChannel.PUSH))
     # Only read the product when per-product offsets exist: booking is the hot path.
     product_code = session.product.code if getattr(settings, "REMINDER_OFFSETS_BY_PRODUCT", None) else None
-    reminders = [
+    return [
         Reminder(
             booking=booking,
             recipient_id=recipient,
@@ -85,7 +89,6 @@ def schedule_start_reminders(booking: Booking, *, now: datetime | None = None) -
         if (at := session.starts_at - offset) > now
         for recipient, channel in targets
     ]
-    return Reminder.objects.bulk_create(reminders)
 
 
 def cancel_pending_reminders(booking_ids: Iterable[int], *, kind: str | None = None) -> int:

@@ -41,6 +41,7 @@ REGISTERED = sorted(admin.site._registry.items(), key=lambda item: item[0]._meta
 # Written only by services and tasks: these have no add form.
 NO_ADD_PAGE = {
     "bookings.BookingEvent",
+    "bookings.ImportRecord",
     "bookings.Reminder",
     "realtime.Notification",
     "django_q.Failure",
@@ -376,6 +377,7 @@ EXPECTED_QUERIES = {
     "bookings.BookingEvent": 7,
     "bookings.DateException": 8,
     "bookings.FeedbackRequest": 8,
+    "bookings.ImportRecord": 4,
     "bookings.Payment": 6,
     "bookings.Product": 5,
     "bookings.Reminder": 7,

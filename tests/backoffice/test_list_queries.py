@@ -22,7 +22,7 @@ from django_q.models import OrmQ, Schedule, Task
 from django_q.signing import SignedPackage
 
 from bookings import services
-from bookings.models import Availability, Booking, DateException, Reminder
+from bookings.models import Availability, Booking, DateException, ImportRecord, Reminder
 from bookings.services.feedback import request_feedback
 from realtime.models import Notification
 from tests.factories import (
@@ -104,6 +104,21 @@ def _queued(i: int) -> None:
     OrmQ.objects.create(key=f"cluster-{i}", payload=payload, lock=None)
 
 
+def _import_record(i: int) -> None:
+    """A finished import by a different person each, with a row error kept."""
+    ImportRecord.objects.create(
+        kind=("sessions", "students", "bookings", "results")[i % 4],
+        filename=f"term-{i}.csv",
+        status="done" if i % 2 else "failed",
+        created_by=OperatorFactory(),
+        total=3,
+        new=2,
+        invalid=1,
+        errors=[{"line": 3, "column": "phone", "message": "not a phone"}],
+        finished_at=timezone.now(),
+    )
+
+
 def _session(i: int) -> None:
     session = SessionFactory(product=ProductFactory(), tutor=TutorFactory(), starts_at=_starts_at(i), capacity=2)
     services.book(session=session, student=StudentFactory())
@@ -125,6 +140,7 @@ BUILDERS: dict[str, Callable[[int], object]] = {
         tutor=TutorFactory(), date=timezone.localdate() + timedelta(days=10 + i)
     ),
     "bookings.FeedbackRequest": _feedback,
+    "bookings.ImportRecord": _import_record,
     "bookings.Payment": _payment,
     "bookings.Product": lambda i: ProductFactory(),
     "bookings.Reminder": _reminder,

@@ -1,0 +1,158 @@
+"""Sessions import: a term's timetable, keyed by product code + tutor (or none) + local start."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db.models import Q
+from django.utils import timezone
+
+from bookings.imports.base import Column, Importer, Plan, Products, RowInvalid, Tutors, chunks
+from bookings.imports.parsing import Row
+from bookings.models import Product, ProductKind, Session, SessionStatus, Tutor
+from bookings.services.imports import SessionChange, create_sessions, update_sessions
+
+ROOM_LENGTH = Session._meta.get_field("room").max_length
+
+
+@dataclass(slots=True)
+class SessionRow:
+    product_code: str
+    tutor: tuple[str, str] | None
+    tutor_text: str
+    starts_at: datetime
+    capacity: int | None
+    room: str | None  # None: not given, keep what is there
+
+
+class SessionsImporter(Importer[SessionRow]):
+    kind = "sessions"
+    label = "Sessions"
+    permission = "bookings.import_session"
+    model = Session
+    columns = [
+        Column("product_code", True, "The product's code, as in Catalogue → Products.", "IELTS-MOCK"),
+        Column("tutor", False, "The tutor's e-mail or phone; required for lessons, optional for exams.", ""),
+        Column("starts_at", True, "Local start time, YYYY-MM-DD HH:MM (the centre's clock).", "2026-12-05 09:00"),
+        Column("capacity", False, "Number of seats (default: the product's default capacity).", "30"),
+        Column("room", False, "Where it takes place.", "Room 1"),
+    ]
+
+    def parse(self, line: int, row: Row) -> SessionRow:
+        code = row.get("product_code", "")
+        if not code:
+            raise RowInvalid("product_code is empty.", "product_code")
+        tutor_text = row.get("tutor", "")
+        room = row.get("room", "")
+        if len(room) > ROOM_LENGTH:
+            raise RowInvalid(f"room is longer than {ROOM_LENGTH} characters.", "room")
+        return SessionRow(
+            product_code=code,
+            tutor=self.contact(tutor_text, "tutor") if tutor_text else None,
+            tutor_text=tutor_text,
+            starts_at=self.local_time(row.get("starts_at", "")),
+            capacity=self.a_positive_int(row.get("capacity", ""), "capacity"),
+            room=room or None,
+        )
+
+    def preload(self, items: Sequence[SessionRow]) -> None:
+        self.products = Products()
+        self.tutors = Tutors(item.tutor for item in items if item.tutor)
+        self.by_key: dict[tuple[int, int | None, datetime], Session] = {}
+        self.busy: dict[int, list[tuple[datetime, datetime, str]]] = {}
+        self.first_line: dict[tuple[int, int | None, datetime], int] = {}
+        if not items:
+            return
+        live = Session.objects.exclude(status=SessionStatus.CANCELLED).select_related("product", "tutor__user")
+        # The tutors' live sessions around the file's dates: key matches and overlaps in one read.
+        tutor_ids = sorted({t.pk for t in self.tutors.by_key.values()})
+        first = min(item.starts_at for item in items) - timedelta(days=1)
+        last = max(item.starts_at for item in items) + timedelta(days=1)
+        for batch in chunks(tutor_ids):
+            for session in live.filter(tutor_id__in=batch, starts_at__lt=last, ends_at__gt=first):
+                self.by_key[session.product_id, session.tutor_id, session.starts_at] = session
+                label = f"{session.product.name} {timezone.localtime(session.starts_at):%H:%M}"
+                self.busy.setdefault(session.tutor_id, []).append((session.starts_at, session.ends_at, label))
+        for batch in chunks(sorted({item.starts_at for item in items if item.tutor is None})):
+            for session in live.filter(Q(tutor__isnull=True), starts_at__in=batch):
+                self.by_key[session.product_id, None, session.starts_at] = session
+
+    def plan(self, line: int, item: SessionRow) -> Plan[object]:
+        product = self.products.get(item.product_code)
+        tutor = self.tutors.get(item.tutor, item.tutor_text)
+        if product.kind == ProductKind.LESSON and tutor is None:
+            raise RowInvalid(f"{product.code} is a lesson: give its tutor.", "tutor")
+        local = timezone.localtime(item.starts_at)
+        summary = f"{product.name} · {local:%a %d %b %Y %H:%M}" + (f" · {tutor}" if tutor else "")
+        key = (product.pk, tutor.pk if tutor else None, item.starts_at)
+        first = self.first_line.get(key)
+        if first is not None:
+            raise RowInvalid(f"the same session as line {first}: remove one of them.", "starts_at")
+        self.first_line[key] = line
+
+        existing = self.by_key.get(key)
+        if existing is not None:
+            return self._update(line, item, existing, summary)
+        if item.starts_at <= self.now:
+            raise RowInvalid(
+                f"{local:%Y-%m-%d %H:%M} is in the past: only future sessions can be imported.", "starts_at"
+            )
+        if tutor is not None and not tutor.is_active:
+            raise RowInvalid(f"{tutor} is not an active tutor.", "tutor")
+        ends_at = item.starts_at + self._length(product, tutor)
+        if tutor is not None:
+            for start, end, label in self.busy.get(tutor.pk, []):
+                if start < ends_at and item.starts_at < end:
+                    raise RowInvalid(f"{tutor} already has a session then ({label}).", "starts_at")
+            label = f"{product.name} {local:%H:%M}, line {line}"
+            self.busy.setdefault(tutor.pk, []).append((item.starts_at, ends_at, label))
+        capacity = item.capacity or product.default_capacity
+        session = Session(
+            product=product,
+            tutor=tutor,
+            room=item.room or "",
+            starts_at=item.starts_at,
+            ends_at=ends_at,
+            capacity=capacity,
+        )
+        return Plan(line, "new", f"{summary} ({capacity} seats)", session)
+
+    def _update(self, line: int, item: SessionRow, session: Session, summary: str) -> Plan[object]:
+        changes = []
+        capacity = None
+        if item.capacity is not None and item.capacity != session.capacity:
+            if item.capacity < session.seats_taken:
+                raise RowInvalid(
+                    f"{session.seats_taken} seats are booked: the capacity cannot be lower than that.", "capacity"
+                )
+            capacity = item.capacity
+            changes.append(f"capacity {session.capacity} → {capacity}")
+        room = None
+        if item.room is not None and item.room != session.room:
+            room = item.room
+            changes.append(f"room {session.room or '—'} → {room}")
+        if not changes:
+            return Plan(line, "skipped", summary, message="already there, unchanged")
+        return Plan(line, "updated", summary, SessionChange(session, capacity=capacity, room=room), "; ".join(changes))
+
+    @staticmethod
+    def _length(product: Product, tutor: Tutor | None) -> timedelta:
+        # As generation does: a lesson lasts its tutor's lesson length, anything else the product's duration.
+        if product.kind == ProductKind.LESSON and tutor is not None:
+            return timedelta(minutes=tutor.lesson_minutes)
+        return timedelta(minutes=product.duration_minutes)
+
+    def write(self, plans: Sequence[Plan[object]]) -> None:
+        new = [plan.item for plan in plans if isinstance(plan.item, Session)]
+        changes = [plan.item for plan in plans if isinstance(plan.item, SessionChange)]
+        if changes:
+            update_sessions(changes, actor=self.actor)
+        if new:
+            create_sessions(new, actor=self.actor)
+
+    def describe(self, item: SessionRow | None, row: Row | None) -> str:
+        if row is not None:
+            return " · ".join(v for v in (row.get("product_code"), row.get("starts_at"), row.get("tutor")) if v)
+        return f"{item.product_code} · {timezone.localtime(item.starts_at):%Y-%m-%d %H:%M}" if item else ""
