@@ -96,9 +96,11 @@ def test_the_exit_codes_from_the_shell(good_file, bad_file):
     """The real process: 0 when imported (here a dry run, against the test database), 1 on row errors."""
     from django.db import connection
 
-    if connection.vendor != "sqlite":
-        pytest.skip("the subprocess reaches the test database by file on SQLite only")
-    env = {"SEATDESK_TEST_DB": "", "DATABASE_URL": f"sqlite:///{connection.settings_dict['NAME']}"}
+    from tests.servers import database_url
+
+    if connection.vendor == "sqlite" and connection.settings_dict["NAME"] in ("", ":memory:"):
+        pytest.skip("another process cannot open an in-memory SQLite test database")
+    env = {"SEATDESK_TEST_DB": "", "DATABASE_URL": database_url()}
     manage = Path(__file__).resolve().parents[3] / "manage.py"
 
     def run(path: Path) -> subprocess.CompletedProcess[str]:
