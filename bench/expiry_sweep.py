@@ -232,6 +232,7 @@ def run_expire_due() -> tuple[float, int, Phases, CpuMeter]:
 
     phases = Phases(
         [
+            (expiry, "_sweep_postgresql", "sweep statement (flip, release, history, reminders)"),
             (expiry, "_flip_batch", "flip statuses (UPDATE ... RETURNING)"),
             (expiry, "_release", "release seats"),
             (expiry, "_record", "history (BookingEvent bulk_create)"),

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
+from django.db.models import QuerySet
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -14,7 +15,8 @@ from bookings.models import Booking, BookingStatus, CancelReason
 
 logger = logging.getLogger(__name__)
 
-# Messages handed to the mail backend per connection; one SMTP session, not one per student.
+# Bookings read, rendered and handed to the mail backend at a time, over one SMTP session: memory
+# stays flat and the id list of each query short (SQLite caps a statement's parameters).
 CHUNK = 500
 
 
@@ -24,21 +26,27 @@ def send_expiry_emails(booking_ids: Iterable[int]) -> int:
     Runs after the expiry committed, so a mail server that is down loses the e-mails (logged) but
     never the expiry itself. Bookings without a student e-mail are skipped.
     """
-    bookings = (
-        Booking.objects.select_related("session__product", "student")
-        .filter(pk__in=list(booking_ids), status=BookingStatus.CANCELLED, cancel_reason=CancelReason.EXPIRED)
-        .exclude(student__email="")
-        .order_by("pk")
-    )
-    messages = [_message(booking) for booking in bookings]
+    ids = sorted(booking_ids)
+    if not ids:
+        return 0
     sent = 0
     try:
         with get_connection() as connection:
-            for start in range(0, len(messages), CHUNK):
-                sent += connection.send_messages(messages[start : start + CHUNK]) or 0
+            for start in range(0, len(ids), CHUNK):
+                if messages := [_message(booking) for booking in _expired(ids[start : start + CHUNK])]:
+                    sent += connection.send_messages(messages) or 0
     except Exception:
-        logger.exception("Could not send %d booking-expired e-mails", len(messages) - sent)
+        logger.exception("Could not send every booking-expired e-mail (%d of up to %d sent)", sent, len(ids))
     return sent
+
+
+def _expired(booking_ids: list[int]) -> QuerySet[Booking]:
+    return (
+        Booking.objects.select_related("session__product", "student")
+        .filter(pk__in=booking_ids, status=BookingStatus.CANCELLED, cancel_reason=CancelReason.EXPIRED)
+        .exclude(student__email="")
+        .order_by("pk")
+    )
 
 
 def _message(booking: Booking) -> EmailMessage:

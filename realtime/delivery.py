@@ -41,6 +41,8 @@ def deliver(deliveries: list[Delivery]) -> Future | None:
     if layer is None or not deliveries:
         return None
     if isinstance(layer, InMemoryChannelLayer):
+        if not layer.groups:  # no socket in this process listens to anything
+            return None
         wanted = [(m, [g for g in groups if g in layer.groups], r) for m, groups, r in deliveries]
         wanted = [(m, groups, r) for m, groups, r in wanted if groups]
         if wanted:

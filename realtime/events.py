@@ -7,7 +7,7 @@ layer only after commit, and a broken layer is logged, never raised into busines
 
 from __future__ import annotations
 
-import uuid
+import os
 from collections.abc import Iterable, Sequence
 from datetime import UTC
 from typing import Any
@@ -70,12 +70,26 @@ def session_group(session_id: int) -> str:
 
 
 def envelope(type: str, data: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "type": type,
-        "id": str(uuid.uuid4()),
-        "at": timezone.now().astimezone(UTC).isoformat().replace("+00:00", "Z"),
-        "data": data,
-    }
+    return {"type": type, "id": _new_ids(1)[0], "at": _timestamp(), "data": data}
+
+
+def _timestamp() -> str:
+    return timezone.now().astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _new_ids(count: int) -> list[str]:
+    """``count`` random (version 4) UUIDs as strings, from one ``os.urandom`` call.
+
+    ``str(uuid.uuid4())`` builds a UUID object per id, which was a third of the cost of publishing
+    the 100,000 events of a large expiry sweep; this formats the same ids at a quarter of the cost.
+    """
+    random = os.urandom(16 * count).hex()
+    ids = []
+    for start in range(0, 32 * count, 32):
+        h = random[start : start + 32]
+        # The version nibble (4) and the RFC 4122 variant bits (10xx) set as uuid.uuid4() sets them.
+        ids.append(f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:32]}")
+    return ids
 
 
 Event = tuple[str, dict[str, Any], Sequence[str], Iterable[Any]]
@@ -97,12 +111,15 @@ def publish_many(events: Sequence[Event]) -> list[dict[str, Any]]:
     messages: list[dict[str, Any]] = []
     notifications: list[Notification] = []
     deliveries: list[Delivery] = []
-    for type, data, groups, recipients in events:
+    # One timestamp for the batch (it is published at one instant) and its ids drawn at once: an
+    # expiry sweep publishes an event per booking.
+    at = _timestamp()
+    for (type, data, groups, recipients), id in zip(events, _new_ids(len(events)), strict=True):
         if type not in EVENT_TYPES:
             raise ValueError(f"Unknown event type {type!r}")
-        message = envelope(type, data)
+        message = {"type": type, "id": id, "at": at, "data": data}
         messages.append(message)
-        recipient_ids = sorted({getattr(r, "pk", r) for r in recipients if r is not None})
+        recipient_ids = sorted({getattr(r, "pk", r) for r in recipients if r is not None}) if recipients else []
         for rid in recipient_ids:
             notifications.append(
                 Notification(

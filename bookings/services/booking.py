@@ -16,9 +16,10 @@ from bookings.models import (
     SessionStatus,
 )
 from bookings.services._common import (
-    log_event,
+    insert_booking,
     publish_booking,
     publish_slot,
+    read_session,
     take_seat,
 )
 from bookings.services.reminders import schedule_start_reminders
@@ -72,9 +73,9 @@ def _book(
     keep_expires_at: datetime | None = None,
 ) -> Booking:
     now = timezone.now()
-    # Not tutor__user: the tutor's user id is on the tutor row, and every booker of a popular
-    # session pays for each column this read builds.
-    session = Session.objects.select_related("product", "tutor").get(pk=session_id)
+    # With product and tutor, not tutor__user: the tutor's user id is on the tutor row, and every
+    # booker of a popular session pays for each column this read builds.
+    session = read_session(session_id)
     check_bookable(session, now=now)
     product = session.product
     if keep_status is not None:
@@ -91,7 +92,7 @@ def _book(
     if status == BookingStatus.PENDING:
         # An unpaid seat is released after the payment window, and never later than the start.
         expires_at = min(keep_expires_at or now + timedelta(hours=product.payment_window_hours), session.starts_at)
-    booking = Booking.objects.create(
+    booking = Booking(
         student=student,
         session=session,
         status=status,
@@ -105,20 +106,17 @@ def _book(
         created_by=actor if getattr(actor, "pk", None) else None,
         created_at=now,
     )
-    booking.session = session
-    booking.student = student
-    log_event(
-        booking,
-        "booking.created",
-        actor=actor,
-        session=session.pk,
-        source=source,
-        price=str(booking.price),
-        payment_method=payment_method,
+    created = {
+        "session": session.pk,
+        "source": source,
+        "price": str(booking.price),
+        "payment_method": payment_method,
         **({"rescheduled_from": rescheduled_from.reference} if rescheduled_from else {}),
-    )
+    }
+    history = [("booking.created", actor, created)]
     if auto_reason:
-        log_event(booking, "booking.confirmed", actor=actor, via=auto_reason)
+        history.append(("booking.confirmed", actor, {"via": auto_reason}))
+    insert_booking(booking, history, now=now)
     if status == BookingStatus.CONFIRMED:
         schedule_start_reminders(booking, now=now)
     if rescheduled_from is None:
@@ -134,7 +132,8 @@ def _book(
         check_bookable(session, now=now)  # it may have been closed or cancelled meanwhile
         raise SessionFull(f"{session} is full: all {session.capacity} seats are taken.")
     session.seats_taken = slot["seats_taken"]
-    publish_slot(session.pk, slot)
+    # publish_booking() above already bumped the dashboard version for this transaction.
+    publish_slot(session.pk, slot, bump=rescheduled_from is not None)
     return booking
 
 

@@ -178,3 +178,38 @@ def test_saving_a_stale_session_never_writes_its_seat_count_back(session, studen
     stale.save()
     fresh = Session.objects.get(pk=session.pk)
     assert (fresh.room, fresh.seats_taken) == ("Hall B", 1)
+
+
+def test_it_reads_the_session_product_and_tutor_as_the_orm_does(django_assert_num_queries):
+    """book() reads them with SQL built once (bookings.services._common.read_session): same values, one query."""
+    from bookings.services._common import read_session
+
+    tutored = SessionFactory(product=LessonFactory(), tutor=TutorFactory(auto_confirm=True, min_notice_hours=6))
+    for session in (tutored, SessionFactory()):
+        expected = Session.objects.select_related("product", "tutor").get(pk=session.pk)
+        with django_assert_num_queries(1):
+            read = read_session(session.pk)
+            pairs = [(read, expected), (read.product, expected.product), (read.tutor, expected.tutor)]
+        for ours, orm in pairs:
+            if orm is None:
+                assert ours is None
+                continue
+            fields = type(orm)._meta.concrete_fields
+            assert [getattr(ours, f.attname) for f in fields] == [getattr(orm, f.attname) for f in fields]
+            assert not ours._state.adding
+    with pytest.raises(Session.DoesNotExist):
+        read_session(0)
+
+
+def test_it_writes_the_booking_and_its_history_in_few_statements(session, student):
+    """The hot path: one read, the booking with its history (one statement on PostgreSQL), the seat."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        services.book(session=session, student=student)
+    statements = [q["sql"].split()[0].upper() for q in captured if "SAVEPOINT" not in q["sql"]]
+    if connection.vendor == "postgresql":
+        assert statements == ["SELECT", "WITH", "UPDATE"]
+    else:
+        assert statements == ["SELECT", "INSERT", "INSERT", "UPDATE"]

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from unittest import mock
 
 import pytest
 import time_machine
@@ -72,6 +73,41 @@ def test_it_cancels_reminders_and_notifies_the_tutor(student):
     assert Reminder.objects.get(booking=booking).status == ReminderStatus.CANCELLED
     note = Notification.objects.get(recipient=tutor.user, type="booking.expired")
     assert booking.reference in note.message
+
+
+def test_it_cancels_failed_reminders_waiting_for_a_retry_but_keeps_sent_ones(session, student):
+    booking = services.book(session=session, student=student)
+    now = timezone.now()
+    retrying = Reminder.objects.create(
+        booking=booking,
+        recipient=student,
+        channel="sms",
+        kind="payment",
+        scheduled_at=now,
+        status=ReminderStatus.FAILED,
+        next_attempt_at=now + timedelta(minutes=5),
+    )
+    sent = Reminder.objects.create(
+        booking=booking,
+        recipient=student,
+        channel="email",
+        kind="payment",
+        scheduled_at=now,
+        status=ReminderStatus.SENT,
+    )
+    services.expire_due(now=booking.expires_at)
+    retrying.refresh_from_db()
+    assert (retrying.status, retrying.next_attempt_at) == (ReminderStatus.CANCELLED, None)
+    assert Reminder.objects.get(pk=sent.pk).status == ReminderStatus.SENT
+
+
+def test_it_mails_only_students_with_an_address(session, django_capture_on_commit_callbacks):
+    with_address = services.book(session=session, student=StudentFactory(email="aziz@example.com"))
+    services.book(session=session, student=StudentFactory(email=""))
+    with mock.patch("bookings.services.expiry.send_expiry_emails") as send:
+        with django_capture_on_commit_callbacks(execute=True):
+            assert services.expire_due(now=with_address.expires_at + timedelta(minutes=1)) == 2
+    send.assert_called_once_with([with_address.pk])
 
 
 def test_it_uses_the_clock_when_no_time_is_given(session, student):

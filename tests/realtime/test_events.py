@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import uuid
 from unittest import mock
 
 import pytest
@@ -21,6 +22,15 @@ def test_it_sends_the_designed_envelope_to_each_group_after_commit(django_captur
     assert message["type"] == "slot.updated"
     assert message["at"].endswith("Z")
     deliver.assert_called_once_with([(message, ["staff", "session.1"], [])])
+
+
+def test_a_batch_gets_distinct_version_4_ids_and_one_timestamp():
+    messages = events.publish_many([("slot.updated", {"session": n}, [], []) for n in range(500)])
+    ids = [uuid.UUID(message["id"]) for message in messages]
+    assert len(set(ids)) == 500
+    assert {(i.version, i.variant) for i in ids} == {(4, uuid.RFC_4122)}
+    assert [str(i) for i in ids] == [message["id"] for message in messages]  # canonical lower-case form
+    assert len({message["at"] for message in messages}) == 1
 
 
 def test_it_stores_a_notification_per_recipient():
