@@ -20,7 +20,7 @@ import atexit
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Any
 
@@ -33,6 +33,8 @@ LAYER_MESSAGE_TYPE = "event.message"  # the consumer's handler is ``event_messag
 
 # (envelope, groups, ids of the people a notification was stored for: their bell counts it)
 Delivery = tuple[dict[str, Any], Sequence[str], Sequence[int]]
+# Deliveries not built yet: built only where and when they are sent (``deliver_later``).
+Builder = Callable[[], list[Delivery]]
 
 
 def deliver(deliveries: list[Delivery]) -> Future | None:
@@ -52,6 +54,28 @@ def deliver(deliveries: list[Delivery]) -> Future | None:
                 logger.exception("Could not deliver %d realtime event(s)", len(wanted))
         return None
     return _courier.submit(layer, deliveries)
+
+
+def deliver_later(build: Builder) -> Future | None:
+    """``deliver(build())``, but ``build`` runs only if the envelopes can reach anyone, and for a
+    non-memory layer on the courier thread, so the caller does not wait while they are built.
+
+    For a large batch that stores no notifications (an expiry sweep's events for sessions without
+    a tutor): a worker whose in-memory layer nobody listens to never builds them at all.
+    """
+    layer = get_channel_layer()
+    if layer is None:
+        return None
+    if isinstance(layer, InMemoryChannelLayer):
+        if not layer.groups:
+            return None
+        try:
+            deliveries = build()
+        except Exception:
+            logger.exception("Could not build realtime events")
+            return None
+        return deliver(deliveries)
+    return _courier.submit(layer, build)
 
 
 async def _send(layer: Any, deliveries: list[Delivery]) -> None:
@@ -83,7 +107,7 @@ class _Courier:
                 self._pending = set()
             return self._loop
 
-    def submit(self, layer: Any, deliveries: list[Delivery]) -> Future:
+    def submit(self, layer: Any, deliveries: list[Delivery] | Builder) -> Future:
         loop = self._ensure_loop()
         done: Future = Future()
         self._pending.add(done)
@@ -95,9 +119,9 @@ class _Courier:
         while True:
             layer, deliveries, done = await self._queue.get()
             try:
-                await _send(layer, deliveries)
+                await _send(layer, deliveries() if callable(deliveries) else deliveries)
             except Exception:
-                logger.exception("Could not deliver %d realtime event(s)", len(deliveries))
+                logger.exception("Could not deliver realtime events")
             finally:
                 done.set_result(None)
 

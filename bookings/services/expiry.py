@@ -20,7 +20,7 @@ from bookings.notify_expiry import send_expiry_emails
 from bookings.reports import bump_dashboard_version
 from bookings.services._common import slot_data
 from bookings.services.reminders import cancel_pending_reminders
-from realtime.events import publish_many, session_group, staff_group, tutor_group
+from realtime.events import GroupEvent, publish_later, publish_many, session_group, staff_group, tutor_group
 
 # Rows per transaction. A payment landing on a row of the batch waits for its commit (about a
 # second at this size) and then sees the booking expired. On a backlog of 100,000 (bench/
@@ -206,7 +206,13 @@ def _record(rows: list[Row], now: datetime) -> None:
 
 
 def _publish(rows: list[Row]) -> None:
-    """A ``booking.expired`` per booking (stored for its tutor) and a ``slot.updated`` per session."""
+    """A ``booking.expired`` per booking and a ``slot.updated`` per session.
+
+    A session's tutor gets each of its expiries as a notification, stored in this transaction
+    (``publish_many``). Expiries of sessions without a tutor store nothing and go to the staff and
+    session groups only: those envelopes are built after commit (``publish_later``), the bulk of
+    a large sweep (mock exam sittings with 30 seats and no tutor).
+    """
     sessions = {
         row["pk"]: row
         for row in Session.objects.filter(pk__in={row[1] for row in rows}).values(
@@ -222,9 +228,25 @@ def _publish(rows: list[Row]) -> None:
         )
         for session_id, session in sessions.items()
     }
+    untutored = [row for row in rows if not audience[row[1]][1]]
+    if untutored:
+        publish_later(partial(_expired_events, untutored, audience))
+    events = [
+        (type, data, groups, audience[data["session"]][1])
+        for type, data, groups in _expired_events([row for row in rows if audience[row[1]][1]], audience)
+    ]
+    for session_id, session in sessions.items():
+        slot = slot_data(
+            session_id, capacity=session["capacity"], seats_taken=session["seats_taken"], status=session["status"]
+        )
+        events.append(("slot.updated", slot, [staff_group(), session_group(session_id)], []))
+    publish_many(events)
+
+
+def _expired_events(rows: list[Row], audience: dict[int, tuple[list[str], list[int], str]]) -> list[GroupEvent]:
     events = []
     for booking_id, session_id, reference, _ in rows:
-        groups, recipients, summary = audience[session_id]
+        groups, _, summary = audience[session_id]
         data = {
             "booking": booking_id,
             "reference": reference,
@@ -233,10 +255,5 @@ def _publish(rows: list[Row]) -> None:
             "session": session_id,
             "summary": reference + summary,
         }
-        events.append(("booking.expired", data, groups, recipients))
-    for session_id, session in sessions.items():
-        slot = slot_data(
-            session_id, capacity=session["capacity"], seats_taken=session["seats_taken"], status=session["status"]
-        )
-        events.append(("slot.updated", slot, [staff_group(), session_group(session_id)], []))
-    publish_many(events)
+        events.append(("booking.expired", data, groups))
+    return events

@@ -25,9 +25,22 @@ SUNDAY_NOON = datetime(2025, 6, 1, 12, tzinfo=zoneinfo.ZoneInfo("Asia/Tashkent")
 
 @pytest.fixture
 def published():
-    """Every event type the services publish, in order."""
-    with mock.patch("bookings.services.expiry.publish_many", wraps=events.publish_many) as spy:
-        yield lambda: [event[0] for call in spy.call_args_list for event in call.args[0]]
+    """Every event type the expiry publishes, in order: stored at once or built after commit."""
+    types: list[str] = []
+
+    def now(batch):
+        types.extend(event[0] for event in batch)
+        return events.publish_many(batch)
+
+    def later(build):
+        types.extend(event[0] for event in build())
+        return events.publish_later(build)
+
+    with (
+        mock.patch("bookings.services.expiry.publish_many", side_effect=now),
+        mock.patch("bookings.services.expiry.publish_later", side_effect=later),
+    ):
+        yield lambda: types
 
 
 def pending_booking(**student_fields) -> Booking:

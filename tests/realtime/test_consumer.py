@@ -15,10 +15,12 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import AnonymousUser
 
 from backoffice.asgi import application
+from bookings import services
+from realtime import delivery
 from realtime.consumers import MAX_FRAME_BYTES, REPLAY_LIMIT, NotificationConsumer
 from realtime.events import LAYER_MESSAGE_TYPE
 from realtime.models import Notification
-from tests.factories import OperatorFactory, SessionFactory, StudentFactory, TutorFactory
+from tests.factories import LessonFactory, OperatorFactory, SessionFactory, StudentFactory, TutorFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -311,3 +313,45 @@ async def test_a_frame_over_the_limit_is_refused_and_the_socket_closed():
     await communicator.send_to(text_data=json.dumps({"action": "watch", "pad": "x" * MAX_FRAME_BYTES}))
     assert (await communicator.receive_json_from())["error"] == "too_big"
     assert await communicator.receive_output() == {"type": "websocket.close", "code": 1009}
+
+
+# --- Events from the services ---------------------------------------------------------------------
+
+
+async def test_staff_hear_every_expiry_and_the_tutor_gets_a_notification_only_for_their_session():
+    """An expiry sweep builds the envelopes of sessions without a tutor after commit (publish_later)
+    and stores the tutor's notifications in its transaction (publish_many): staff hear both."""
+
+    def two_pending_bookings():
+        tutor = TutorFactory()
+        sittings = SessionFactory(capacity=30)  # a mock exam sitting: no tutor
+        lesson = SessionFactory(product=LessonFactory(), tutor=tutor)
+        return tutor, [services.book(session=s, student=StudentFactory()) for s in (sittings, lesson)]
+
+    def expire_then_flush(deadline):
+        expired = services.expire_due(now=deadline)
+        delivery.flush()
+        return expired
+
+    tutor, (exam, lesson) = await database_sync_to_async(two_pending_bookings)()
+    communicator, _ = await connected(await operator_factory())
+    deadline = max(exam.expires_at, lesson.expires_at)
+    assert await database_sync_to_async(expire_then_flush)(deadline) == 2
+
+    received = [await communicator.receive_json_from() for _ in range(4)]
+    assert [(frame["type"], frame["data"].get("reference")) for frame in received] == [
+        ("booking.expired", exam.reference),  # built after commit, sent first
+        ("booking.expired", lesson.reference),
+        ("slot.updated", None),
+        ("slot.updated", None),
+    ]
+    assert {frame["data"]["session"] for frame in received[2:]} == {exam.session_id, lesson.session_id}
+    assert all(frame["data"]["seats_taken"] == 0 for frame in received[2:])
+    assert "mine" not in received[0] and received[0]["title"] == "Booking expired"
+    assert await communicator.receive_nothing(timeout=0.2)
+    await communicator.disconnect()
+
+    expired = Notification.objects.filter(type="booking.expired")
+    assert await database_sync_to_async(lambda: list(expired.values_list("recipient_id", flat=True)))() == [
+        tutor.user_id
+    ]

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import threading
 import uuid
 from unittest import mock
 
@@ -70,3 +71,49 @@ def test_a_broken_channel_layer_never_breaks_the_booking(django_capture_on_commi
     delivery.flush()
     assert booking.pk is not None
     assert "Could not deliver" in caplog.text
+
+
+def test_publish_later_builds_nothing_when_no_one_listens_to_the_in_memory_layer(
+    settings, django_capture_on_commit_callbacks
+):
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    build = mock.Mock(return_value=[("slot.updated", {"session": 1}, ["staff"])])
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        events.publish_later(build)
+    assert len(callbacks) == 1
+    build.assert_not_called()  # a worker process: no socket here, so no envelope is built
+
+
+def test_publish_later_sends_nothing_for_a_rolled_back_transaction(django_capture_on_commit_callbacks):
+    build = mock.Mock(return_value=[("slot.updated", {"session": 1}, ["staff"])])
+    with mock.patch("realtime.events.deliver_later") as deliver_later, django_capture_on_commit_callbacks(execute=True):
+        with transaction.atomic():
+            events.publish_later(build)
+            transaction.set_rollback(True)
+    deliver_later.assert_not_called()
+    build.assert_not_called()
+
+
+def test_publish_later_builds_the_envelopes_on_the_courier_thread_after_commit(django_capture_on_commit_callbacks):
+    sent: list[tuple[str, dict]] = []
+    built_on: list[str] = []
+
+    class Layer:  # any layer but the in-memory one goes through the courier
+        async def group_send(self, group, message):
+            sent.append((group, message))
+
+    def build():
+        built_on.append(threading.current_thread().name)
+        return [("booking.expired", {"booking": 7}, ["staff", "session.3", "staff"]), ("slot.updated", {}, [])]
+
+    with mock.patch("realtime.delivery.get_channel_layer", return_value=Layer()):
+        with django_capture_on_commit_callbacks(execute=True):
+            events.publish_later(build)
+            assert built_on == []  # nothing before commit
+        delivery.flush()
+    assert built_on == ["realtime-courier"]
+    assert [group for group, _ in sent] == ["staff", "session.3"]  # duplicates dropped, no groups no send
+    envelope = sent[0][1]["event"]
+    assert set(envelope) == {"type", "id", "at", "data"} and envelope["data"] == {"booking": 7}
+    assert uuid.UUID(envelope["id"]).version == 4 and envelope["at"].endswith("Z")
+    assert sent[0][1]["for"] == [] and sent[0][1] == sent[1][1]
