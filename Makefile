@@ -6,6 +6,14 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 PG_URL ?= postgres://root@127.0.0.1:5432/test
 
+# Seatdesk refuses to start without SECRET_KEY. Unless you set one, run, test and bench use a random key
+# made once for this checkout in .secret_key (mode 600, ignored by git); a deployment sets its own.
+SECRET_KEY_FILE := .secret_key
+ifeq ($(strip $(SECRET_KEY)),)
+SECRET_KEY = $(shell cat $(SECRET_KEY_FILE) 2>/dev/null)
+endif
+export SECRET_KEY
+
 .PHONY: run test lint format bench install install-dev clean
 
 $(BIN)/python:
@@ -25,11 +33,18 @@ $(VENV)/.dev-installed: requirements-dev.txt requirements.txt | $(BIN)/python
 install: $(VENV)/.runtime-installed
 install-dev: $(VENV)/.dev-installed
 
-run: install
+$(SECRET_KEY_FILE):
+	@umask 077 && $(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))' > $@.tmp && mv $@.tmp $@
+	@echo "Generated a SECRET_KEY for this checkout in $@ (ignored by git)."
+
+# Plain http on 127.0.0.1: no redirect to https, no HSTS, cookies sent without TLS (HTTPS_ONLY=0);
+# DEBUG stays off. seed_demo is told that this database may get the public demo passwords.
+run: export HTTPS_ONLY ?= 0
+run: install | $(SECRET_KEY_FILE)
 	$(BIN)/python manage.py migrate --noinput -v0
 	$(BIN)/python manage.py collectstatic --noinput -v0
 	$(BIN)/python manage.py setup_schedules
-	$(BIN)/python manage.py seed_demo
+	$(BIN)/python manage.py seed_demo --demo-passwords
 	@echo
 	@echo "  Seatdesk is starting on http://127.0.0.1:$(PORT)/admin/"
 	@echo "  Demo logins (password: seatdesk-demo): manager, operator, aziza (tutor), james (tutor)"
@@ -45,12 +60,12 @@ format: install-dev
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: install-dev lint
+test: install-dev lint | $(SECRET_KEY_FILE)
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/pytest
 
 # Benchmarks print their figures and ratios against a baseline measured in the same run.
-bench: install-dev
+bench: install-dev | $(SECRET_KEY_FILE)
 	@for script in bench/[a-z]*.py; do \
 		echo "== $$script"; \
 		DATABASE_URL=$${DATABASE_URL:-$(PG_URL)} $(BIN)/python $$script || exit 1; \

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from axes.admin import AccessAttemptAdmin as AxesAccessAttemptAdmin
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
+from axes.utils import reset as axes_reset
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth import get_permission_codename
 from django.contrib.auth.admin import GroupAdmin as BaseGroupAdmin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
@@ -23,11 +26,15 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django_q import models as q_models
+from django_q.admin import ScheduleAdmin as QScheduleAdmin
 from unfold.admin import ModelAdmin, TabularInline
 from unfold.decorators import display
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
+from unfold.widgets import UnfoldAdminSelectWidget
 
+from backoffice.admin_lists import SafeChangeListMixin
 from backoffice.models import STAFF_ROLES, Role, Staff, Student, User
+from backoffice.task_schedules import TASK_PATHS, schedule_errors
 from bookings.admin.base import BOOKING_STATUS_COLOURS, ReadOnlyInline
 from bookings.admin.exports import StudentExportResource
 from bookings.admin.imports import SpreadsheetImportExportMixin
@@ -318,9 +325,23 @@ class StaffAdmin(UserAdmin):
 
     list_display = ("username", "full_name", "role_badge", "phone", "email", "is_active", "last_login")
     list_filter = ("role", "is_active")
+    actions = ("unlock_login",)
 
     def _is_manager(self, request: HttpRequest) -> bool:
         return manages_staff(request.user)
+
+    def has_unlock_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("axes.delete_accessattempt")
+
+    @admin.action(description="Unlock login (after too many wrong passwords)", permissions=["unlock"])
+    def unlock_login(self, request: HttpRequest, queryset: QuerySet[Staff]) -> None:
+        # django-axes keeps failures per login name and address; resetting the name lifts them all.
+        unlocked = [user.username for user in queryset if axes_reset(username=user.username)]
+        if unlocked:
+            noun = "login" if len(unlocked) == 1 else "logins"
+            self.message_user(request, f"Unlocked {len(unlocked)} {noun}: {', '.join(unlocked)}.", messages.SUCCESS)
+        else:
+            self.message_user(request, "None of the selected logins was locked.", messages.INFO)
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return self._is_manager(request) and super().has_module_permission(request)
@@ -363,9 +384,89 @@ class GroupAdmin(BaseGroupAdmin, ModelAdmin):
     pass
 
 
-# django-q2 registers its task pages with Django's plain ModelAdmin; give them unfold's.
-for _model in (q_models.Schedule, q_models.Success, q_models.Failure, q_models.OrmQ):
+# django-q2 and django-axes register their pages with Django's plain ModelAdmin; give them unfold's.
+for _model in (q_models.Success, q_models.Failure, q_models.OrmQ, AccessLog, AccessFailureLog):
     if admin.site.is_registered(_model):
         _base = type(admin.site.get_model_admin(_model))
         admin.site.unregister(_model)
-        admin.site.register(_model, type(_base.__name__, (_base, ModelAdmin), {}))
+        admin.site.register(_model, type(_base.__name__, (SafeChangeListMixin, _base, ModelAdmin), {}))
+
+
+class ScheduleForm(forms.ModelForm):
+    """A schedule runs one of Seatdesk's tasks (a choice, not free text) with literal arguments."""
+
+    class Meta:
+        model = q_models.Schedule
+        fields = (
+            "name",
+            "func",
+            "hook",
+            "args",
+            "kwargs",
+            "schedule_type",
+            "minutes",
+            "repeats",
+            "next_run",
+            "cron",
+            "cluster",
+            "intended_date_kwarg",
+        )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        # The hook is not editable here; a schedule saved from this page runs without one.
+        self.instance.hook = None
+        errors = schedule_errors(func=data.get("func"), hook=None, args=data.get("args"), kwargs=data.get("kwargs"))
+        for field, message in errors.items():
+            self.add_error(field, message)
+        return data
+
+
+if admin.site.is_registered(q_models.Schedule):
+    admin.site.unregister(q_models.Schedule)
+
+
+@admin.register(q_models.Schedule)
+class ScheduleAdmin(QScheduleAdmin, ModelAdmin):
+    """The worker imports and calls a schedule's function: adding or changing one is a superuser's
+    job (a manager's could run any code on the worker), and the function is one of ours."""
+
+    form = ScheduleForm
+    # A hook is a second function the worker calls: shown if one was stored, removed on saving here.
+    readonly_fields = ("hook",)
+
+    def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any):
+        if db_field.name == "func":
+            return forms.ChoiceField(
+                label=db_field.verbose_name,
+                choices=[("", "---------"), *((path, path) for path in TASK_PATHS)],
+                widget=UnfoldAdminSelectWidget,
+                help_text="One of Seatdesk's tasks (bookings.tasks).",
+            )
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_active and request.user.is_superuser
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.is_active and request.user.is_superuser
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.is_active and request.user.is_superuser
+
+
+if admin.site.is_registered(AccessAttempt):
+    admin.site.unregister(AccessAttempt)
+
+
+@admin.register(AccessAttempt)
+class AccessAttemptAdmin(SafeChangeListMixin, AxesAccessAttemptAdmin, ModelAdmin):
+    """Locked logins: failed logins per login name and address (django-axes). Removing a row unlocks it."""
+
+    actions = ["unlock_attempts", "cleanup_expired_attempts"]
+
+    @admin.action(description="Unlock the selected logins", permissions=["delete"])
+    def unlock_attempts(self, request: HttpRequest, queryset: QuerySet[AccessAttempt]) -> None:
+        count = len(queryset)
+        queryset.delete()
+        self.message_user(request, f"Unlocked {count} login{'s' if count != 1 else ''}.", messages.SUCCESS)

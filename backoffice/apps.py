@@ -8,4 +8,4 @@ class BackofficeConfig(AppConfig):
     verbose_name = "People"
 
     def ready(self) -> None:
-        from backoffice import signals  # noqa: F401
+        from backoffice import signals, task_schedules  # noqa: F401

@@ -13,7 +13,11 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from backoffice import request_bodies  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
+
+# Before daphne accepts a connection: bodies bounded, and not parsed by Twisted (issue 12).
+request_bodies.install()
 
 application = ProtocolTypeRouter(
     {

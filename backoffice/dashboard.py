@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
@@ -22,7 +22,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from bookings.admin.base import money, sees_own_only
-from bookings.reports import Figures, Ratio, dashboard_figures, local_midnight
+from bookings.reports import Figures, PaymentFigures, Ratio, dashboard_figures, local_midnight, payment_figures
 
 PRIMARY = "var(--color-primary-600)"
 PRIMARY_LIGHT = "var(--color-primary-300)"
@@ -52,7 +52,8 @@ def dashboard_callback(request: HttpRequest, context: dict[str, Any]) -> dict[st
     context.update(
         {
             "title": "Dashboard",
-            "cards": cards(figures, links, show_revenue=show_revenue),
+            "cards": cards(figures, links, show_revenue=show_revenue)
+            + (payment_cards(payment_figures(), links) if show_revenue else []),
             "bookings_chart": json.dumps(bookings_chart(figures)),
             "revenue_chart": json.dumps(revenue_chart(figures)) if show_revenue else "",
             "fill_chart": json.dumps(fill_chart(figures)),
@@ -185,6 +186,38 @@ def cards(figures: Figures, links: Links, *, show_revenue: bool) -> list[Card]:
         ),
     ]
     return result
+
+
+def payment_cards(figures: PaymentFigures, links: Links) -> list[Card]:
+    """Online money in today, and the refunds staff still owe students (README "Payments")."""
+    currency = settings.DEFAULT_CURRENCY
+    start = local_midnight(figures.today)
+    by_provider = " · ".join(
+        f"{provider.title()} {total.count:,} ({money(total.amount, currency)})"
+        for provider, total in figures.online_today.items()
+    )
+    return [
+        Card(
+            "Online payments today",
+            f"{figures.online_count:,} · {money(figures.online_amount, currency)}",
+            by_provider,
+            "contactless",
+            links.changelist(
+                "payment",
+                provider__in="click,payme",
+                status__in="paid,refunded",
+                performed_at__gte=iso(start),
+                performed_at__lt=iso(local_midnight(figures.today + timedelta(days=1))),
+            ),
+        ),
+        Card(
+            "Refunds due",
+            f"{figures.refunds_due:,}",
+            f"{figures.flagged_bookings:,} booking(s) flagged · {figures.refunds_requested:,} asked of a provider",
+            "undo",
+            links.changelist("payment", refund="due"),
+        ),
+    ]
 
 
 # --- Charts (Chart.js data for unfold's chart components) --------------------------------------

@@ -41,7 +41,21 @@ TUTOR_PERMISSIONS: dict[tuple[str, str], tuple[str, ...]] = {
     ("bookings", "feedbackrequest"): (VIEW, CHANGE),
     ("realtime", "notification"): (VIEW, CHANGE),
 }
-MANAGER_APPS = ("bookings", "backoffice", "realtime", "django_q", "auth")
+MANAGER_APPS = ("bookings", "backoffice", "realtime", "auth")
+# System pages of other apps. The task queue (django-q2): managers watch it and clear finished or
+# failed tasks, but a schedule names a function the worker runs, so adding, changing or deleting one
+# is for superusers only (backoffice.task_schedules; ScheduleAdmin checks is_superuser, whatever a
+# group holds).
+MANAGER_SYSTEM_PERMISSIONS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("django_q", "schedule"): (VIEW,),
+    ("django_q", "success"): (VIEW, DELETE),
+    ("django_q", "failure"): (VIEW, DELETE),
+    ("django_q", "ormq"): (VIEW, DELETE),
+    # Locked logins (django-axes): deleting a failed-login record unlocks that login.
+    ("axes", "accessattempt"): (VIEW, DELETE),
+    ("axes", "accesslog"): (VIEW,),
+    ("axes", "accessfailurelog"): (VIEW,),
+}
 
 
 def _permissions(Permission: Any, table: dict[tuple[str, str], tuple[str, ...]]) -> Any:
@@ -58,7 +72,10 @@ def sync_role_groups(Group: Any, Permission: Any) -> None:
     so the groups exist even after a flush and pick up the permissions of models added later.
     """
     managers, _ = Group.objects.get_or_create(name=ROLE_GROUPS[Role.MANAGER])
-    managers.permissions.set(Permission.objects.filter(content_type__app_label__in=MANAGER_APPS))
+    managers.permissions.set(
+        Permission.objects.filter(content_type__app_label__in=MANAGER_APPS)
+        | _permissions(Permission, MANAGER_SYSTEM_PERMISSIONS)
+    )
     operators, _ = Group.objects.get_or_create(name=ROLE_GROUPS[Role.OPERATOR])
     operators.permissions.set(_permissions(Permission, OPERATOR_PERMISSIONS))
     tutors, _ = Group.objects.get_or_create(name=ROLE_GROUPS[Role.TUTOR])
@@ -67,6 +84,7 @@ def sync_role_groups(Group: Any, Permission: Any) -> None:
 
 __all__ = [
     "MANAGER_APPS",
+    "MANAGER_SYSTEM_PERMISSIONS",
     "OPERATOR_PERMISSIONS",
     "ROLE_GROUPS",
     "STAFF_ROLES",

@@ -118,13 +118,14 @@ CROSS JOIN (SELECT array_agg(id ORDER BY id) AS ids, count(*) AS count FROM back
 # students cancelled had paid and were refunded when cancelled.
 SEED_PAYMENTS = """
 INSERT INTO bookings_payment (
-    booking_id, provider, amount, currency, status, performed_at, cancelled_at, raw_log, created_at
+    booking_id, provider, amount, currency, status, refunded_amount, performed_at, cancelled_at, created_at
 )
 SELECT id, 'cash', price, 'UZS',
        CASE WHEN status = 'cancelled' THEN 'refunded' ELSE 'paid' END,
+       CASE WHEN status = 'cancelled' THEN price ELSE 0 END,
        created_at + interval '10 minutes',
        CASE WHEN status = 'cancelled' THEN cancelled_at END,
-       '[]'::jsonb, created_at + interval '10 minutes'
+       created_at + interval '10 minutes'
 FROM bookings_booking
 WHERE status IN ('confirmed', 'completed', 'no_show') OR (cancel_reason = 'student' AND id %% 3 = 0)
 """

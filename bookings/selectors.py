@@ -1,4 +1,4 @@
-"""Read-only queries: statistics for students, for their detail and list pages.
+"""Read-only queries: what a booking has paid and owes; statistics for students, for their pages.
 
 Nothing here writes. Every function runs a fixed number of queries, whatever the number of rows:
 the per-student figures are correlated subqueries, so they compose with other annotations (a
@@ -15,6 +15,7 @@ from typing import Any
 from django.db.models import (
     Avg,
     Count,
+    F,
     Func,
     IntegerField,
     Max,
@@ -22,15 +23,67 @@ from django.db.models import (
     Q,
     QuerySet,
     Subquery,
+    Sum,
     Value,
 )
 from django.db.models.functions import Coalesce, Round
 from django.utils import timezone
 
 from backoffice.models import User
-from bookings.models import Booking, BookingStatus, FeedbackRequest, TestResult
+from bookings.models import Booking, BookingStatus, FeedbackRequest, Payment, PaymentStatus, TestResult
 
 ONE_DECIMAL = Decimal("0.1")
+# Payments whose money was taken: a refunded one counts for what was not returned.
+MONEY_TAKEN = (PaymentStatus.PAID, PaymentStatus.REFUNDED)
+# Reschedules followed back from a booking to find the money paid before it was moved.
+RESCHEDULE_CHAIN_LIMIT = 50
+
+
+def net_paid() -> Sum:
+    """The aggregate of money kept over a queryset of payments filtered to ``MONEY_TAKEN``."""
+    return Sum(F("amount") - F("refunded_amount"))
+
+
+def paid_total(booking: Booking) -> Decimal:
+    """Money paid for this booking and the bookings it was rescheduled from, less what was refunded.
+
+    The one definition of "paid": the services decide on it (``record_payment`` takes no more than
+    is owed, ``refund`` no more than was paid), the admin and the payment providers show it.
+    """
+    ids = [booking.pk]
+    previous = booking.rescheduled_from_id
+    while previous is not None and len(ids) < RESCHEDULE_CHAIN_LIMIT:
+        ids.append(previous)
+        previous = Booking.objects.filter(pk=previous).values_list("rescheduled_from_id", flat=True).first()
+    total = Payment.objects.filter(booking_id__in=ids, status__in=MONEY_TAKEN).aggregate(total=net_paid())["total"]
+    return total or Decimal(0)
+
+
+def amount_owed(booking: Booking) -> Decimal:
+    """What the booking still owes: its price less the money already paid for it (never below 0).
+
+    This is the amount a payment callback must carry (Click in soums, Payme in tiyin).
+    """
+    return max(booking.price - paid_total(booking), Decimal(0))
+
+
+def stuck_payments(*, now: datetime | None = None) -> Q:
+    """Online attempts still pending past the provider's own limit (``holds_until``): a Payme
+    transaction in state 1 more than 12 hours after Payme's ``time``, a Click payment prepared more
+    than an hour ago and never completed. The provider will not finish them by itself; the booking
+    no longer keeps its seat for them (``bookings.services.expiry``). ``Payment.is_stuck`` for one row.
+    """
+    return Q(status=PaymentStatus.PENDING, holds_until__lt=now or timezone.now())
+
+
+def refunds_due() -> Q:
+    """Payments whose money must go back and has not: a refund asked of the provider (Payme's
+    cabinet, a Click reversal under way) and not done, or money kept on a booking flagged
+    ``needs_refund`` (a late payment that found no seat)."""
+    flagged = Booking.objects.filter(needs_refund=True).values("pk")
+    return Q(refund_requested_at__isnull=False, status=PaymentStatus.PAID) | Q(
+        booking__in=flagged, status__in=MONEY_TAKEN, refunded_amount__lt=F("amount")
+    )
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,13 @@ def run_import_record(record_id: int) -> dict[str, Any]:
     return {"record": record_id, "ran": True, "ok": report.ok, "total": report.total, **report.counts}
 
 
+def preview_import(kind: str, staged: str, filename: str, actor_id: int) -> dict[str, Any]:
+    """Queued from the admin: check a big upload (a dry run) and keep its preview for the page."""
+    from bookings.imports.previews import run_preview
+
+    return run_preview(kind, staged, filename, actor_id)
+
+
 def _summary(report: Any) -> dict[str, Any]:
     """The counts of a reminder service's report, not the objects it may carry (results are pickled)."""
     if is_dataclass(report) and not isinstance(report, type):

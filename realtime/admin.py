@@ -14,6 +14,7 @@ from django.http import Http404, HttpRequest
 from unfold.admin import ModelAdmin
 from unfold.decorators import display
 
+from backoffice.admin_lists import SafeChangeListMixin
 from realtime import inbox
 from realtime.models import Notification
 
@@ -23,7 +24,7 @@ def sees_everyones(user: Any) -> bool:
 
 
 @admin.register(Notification)
-class NotificationAdmin(ModelAdmin):
+class NotificationAdmin(SafeChangeListMixin, ModelAdmin):
     list_display = ("created_at", "recipient", "type", "title", "message", "read_badge")
     list_select_related = ("recipient",)
     list_filter = ("read", "type")

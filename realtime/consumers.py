@@ -3,19 +3,36 @@
 Who hears what: staff join ``staff``; a tutor joins ``tutor.<user id>``; either may ``watch`` a
 session it is allowed to see and then hears that session's ``slot.updated``. On connect the server
 says ``hello`` with the unread count, then replays the person's notifications newer than
-``?since=<notification id>``, so a client that reconnects misses nothing it was owed.
+``?since=<notification id>``, so a client that reconnects misses nothing it was owed. The event
+groups are heard through the process's fan-out (realtime/fanout.py: one layer membership per
+process and group). Every socket also joins ``user.<user id>`` on its own channel, where it hears
+when its person's access changed (realtime/access.py).
 
 Client frames (JSON objects, at most ``MAX_FRAME_BYTES``)::
 
     {"action": "watch", "session": 12}      {"action": "unwatch", "session": 12}
     {"action": "mark_read", "id": 345}      {"action": "mark_all_read"}
 
-Every refusal is an ``{"type": "error", "error": <code>, "detail": <sentence>}`` frame; the socket
-stays open, except for a frame over the size limit, which closes it with 1009 (message too big).
+Every refusal is an ``{"type": "error", "error": <code>, "detail": <sentence>}`` frame and the
+socket stays open, except for a frame over the size limit, which gets its error frame and then
+closes the socket with 4413.
+
+Close codes (4000 + the HTTP status that means the same, where there is one). Browsers and
+daphne's WebSocket library only send 1000 or 3000-4999 as an application's close: 1008 or 1009
+would make daphne fail the socket with 1011 instead.
+
+- 4000: connect again: access changed (a new role, a new password), and the new connection is
+  authorised afresh from the session cookie; or this process lost the channel layer, and the new
+  connection replays what was stored meanwhile (``?since=``).
+- 4401: not logged in, or this login session has ended (logged out). The client stops.
+- 4403: not allowed: not staff, or no longer (deactivated, deleted, the role taken away). The
+  client stops.
+- 4413: a frame over ``MAX_FRAME_BYTES``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from typing import Any
@@ -23,23 +40,42 @@ from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.contrib.auth import HASH_SESSION_KEY, get_user_model
+from django.utils.crypto import constant_time_compare
 
 from realtime import inbox
-from realtime.events import TITLES, session_group, staff_group, tutor_group
+from realtime.access import session_digest, user_group
+from realtime.events import LAYER_MESSAGE_TYPE, TITLES, session_group, staff_group, tutor_group
+from realtime.fanout import fanout_for
 from realtime.models import Notification
+
+try:  # what daphne (autobahn) raises when the application sends on a socket the client has left
+    from autobahn.exception import Disconnected
+except ImportError:  # another ASGI server: the ASGI spec asks for an OSError subclass
+    Disconnected = OSError
 
 logger = logging.getLogger(__name__)
 
+CLOSE_RECONNECT = 4000
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
-CLOSE_TOO_BIG = 1009
+CLOSE_TOO_BIG = 4413
 MAX_FRAME_BYTES = 4096  # the largest legitimate frame is ~60 bytes
 REPLAY_LIMIT = 200  # a client further behind than this reloads the page (the hello says so)
 MAX_WATCHED = 100  # a dashboard watches its table of next sessions, never hundreds
+MAX_ID = 2**63 - 1  # a primary key (BigAutoField); a larger number is no id and no query is made
+# Sending on a socket the client has already closed (a page left during the hello or the replay).
+CLIENT_GONE = (OSError, Disconnected)
+FRAMES_KEY = "_frames"  # in a layer message: its frame text, encoded by the first socket to send it
 
 
 def is_tutor(user: Any) -> bool:
     return getattr(user, "role", "") == "tutor" and not user.is_superuser
+
+
+def listening_group(user: Any) -> str:
+    """The group whose events a staff person hears: their own as a tutor, else ``staff``."""
+    return tutor_group(user.pk) if is_tutor(user) else staff_group()
 
 
 def notification_frame(notification: Notification) -> dict[str, Any]:
@@ -60,11 +96,20 @@ def notification_frame(notification: Notification) -> dict[str, Any]:
 
 
 class NotificationConsumer(AsyncJsonWebsocketConsumer):
-    groups_joined: set[str]
+    groups_joined: set[str]  # event groups, heard through the process's fan-out (realtime/fanout.py)
+    control_groups: set[str]  # ``user.<id>``, heard on this socket's own channel
     watched: set[int]
+    # Set once the socket is closing or the client has gone: nothing more is sent on it.
+    done: bool = False
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self.leave_all()  # also when the consumer failed: the fan-out drops this socket
 
     async def connect(self) -> None:
-        self.groups_joined, self.watched = set(), set()
+        self.groups_joined, self.control_groups, self.watched = set(), set(), set()
         user = self.scope.get("user")
         # Accept, then close with a code: a refusal before accepting reaches the browser as a
         # bare HTTP 403, and the client could not tell "log in again" from a network fault.
@@ -76,21 +121,67 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=CLOSE_FORBIDDEN)
             return
         self.user = user
-        await self.join(tutor_group(user.pk) if is_tutor(user) else staff_group())
+        self.user_id = user.pk  # read per event: a plain int, not the lazy scope user
+        self.listening = listening_group(user)
+        session_key = getattr(self.scope.get("session"), "session_key", None)
+        self.session = session_digest(session_key) if session_key else None
+        # First: a logout from now on closes this socket.
+        await self.channel_layer.group_add(user_group(user.pk), self.channel_name)
+        self.control_groups.add(user_group(user.pk))
+        await self.join(self.listening)
         unread, last, backlog, more = await self.greeting(self.since())
         # "last": the newest notification id now, the client's ``since`` for its next reconnect;
         # "truncated": more was owed than is replayed, the client should reload what it shows.
         await self.send_json({"type": "hello", "unread": unread, "last": last, "truncated": more})
         for notification in backlog:
+            if self.done:
+                break
             await self.send_json(notification_frame(notification))
 
     async def disconnect(self, code: int) -> None:
-        for group in self.groups_joined:
-            await self.channel_layer.group_discard(group, self.channel_name)
+        self.done = True
+        await self.leave_all()
 
     async def join(self, group: str) -> None:
-        await self.channel_layer.group_add(group, self.channel_name)
+        await fanout_for(self.channel_layer).join(group, self)
         self.groups_joined.add(group)
+
+    async def leave(self, group: str) -> None:
+        self.groups_joined.discard(group)
+        await fanout_for(self.channel_layer).leave(group, self)
+
+    async def leave_all(self) -> None:
+        groups, self.groups_joined = getattr(self, "groups_joined", set()), set()
+        for group in groups:
+            await fanout_for(self.channel_layer).leave(group, self)
+        controls, self.control_groups = getattr(self, "control_groups", set()), set()
+        for group in controls:
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def send_json(self, content: Any, close: bool = False) -> None:
+        # Through our ``send`` (channels' send_json goes straight to its parent's).
+        await self.send(text_data=await self.encode_json(content), close=close)
+
+    async def send(self, text_data: str | None = None, bytes_data: bytes | None = None, close: bool = False) -> None:
+        if self.done:
+            return
+        try:
+            await super().send(text_data=text_data, bytes_data=bytes_data, close=close)
+        except CLIENT_GONE:
+            # The client closed while we were talking (a page left during the hello or the
+            # replay): daphne hears of it only after this send. Nobody is left to tell; stop
+            # here instead of failing the consumer, which daphne logged as an exception.
+            self.done = True
+            await self.leave_all()
+
+    async def close(self, code: int | None = None, reason: str | None = None) -> None:
+        if self.done:
+            return
+        self.done = True
+        # Leave the groups now, not at the disconnect: no event is sent after the close frame.
+        await self.leave_all()
+        with contextlib.suppress(*CLIENT_GONE):
+            await super().close(code=code, reason=reason)
 
     def since(self) -> int | None:
         values = parse_qs(self.scope.get("query_string", b"").decode("latin-1")).get("since")
@@ -100,11 +191,13 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
             since = int(values[0])
         except ValueError:
             return None
-        return since if since >= 0 else None
+        return since if 0 <= since <= MAX_ID else None
 
     # --- Incoming frames ---------------------------------------------------------------------------
 
     async def websocket_receive(self, message: dict[str, Any]) -> None:
+        if self.done:
+            return
         text, data = message.get("text"), message.get("bytes")
         size = len(text.encode()) if text is not None else len(data or b"")
         if size > MAX_FRAME_BYTES:
@@ -116,6 +209,9 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
             return
         try:
             content = json.loads(text)
+        except RecursionError:  # e.g. 2,000 nested arrays: 4,000 bytes, under the size limit
+            await self.error("malformed", "The frame is nested too deeply.")
+            return
         except ValueError:
             await self.error("malformed", "The frame is not valid JSON.")
             return
@@ -125,12 +221,13 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
         if not isinstance(content, dict):
             await self.error("malformed", "Send a JSON object with an 'action'.")
             return
+        action = content.get("action")
         handler = {
             "watch": self.watch,
             "unwatch": self.unwatch,
             "mark_read": self.mark_read,
             "mark_all_read": self.mark_all_read,
-        }.get(content.get("action"))
+        }.get(action if isinstance(action, str) else "")  # a list or an object is no action (nor hashable)
         if handler is None:
             await self.error("unknown_action", "Actions are watch, unwatch, mark_read and mark_all_read.")
             return
@@ -158,9 +255,7 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
             await self.error("malformed", "'session' must be a session id.", action="unwatch")
             return
         if session_id in self.watched:
-            group = session_group(session_id)
-            await self.channel_layer.group_discard(group, self.channel_name)
-            self.groups_joined.discard(group)
+            await self.leave(session_group(session_id))
             self.watched.discard(session_id)
         await self.send_json({"type": "unwatched", "session": session_id})
 
@@ -184,14 +279,64 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
 
     # --- Events from the channel layer -----------------------------------------------------------
 
+    async def relay(self, message: dict[str, Any]) -> None:
+        """A message of one of this socket's event groups, from the process's fan-out."""
+        if message.get("type") == LAYER_MESSAGE_TYPE:
+            await self.event_message(message)
+
+    async def lost_layer(self) -> None:
+        """The fan-out lost the channel layer: connect again (and replay what was stored meanwhile)."""
+        await self.close(code=CLOSE_RECONNECT)
+
     async def event_message(self, message: dict[str, Any]) -> None:
-        event = message["event"]
-        # The title the bell stores, so the page's toast says the same; "mine": a notification was
-        # stored for this person, so the bell's count goes up by one.
-        event = {**event, "title": TITLES.get(event.get("type"), "")}
-        if self.user.pk in message.get("for", ()):
-            event["mine"] = True
-        await self.send_json(event)
+        if self.done:
+            return
+        mine = self.user_id in message.get("for", ())
+        # channels-redis hands the *same* message to every socket of this process in the group
+        # (the in-memory layer a copy each), so the frame is encoded once per event, not once per
+        # socket: a staff event reaches every staff screen. Two variants at most: mine or not.
+        frames = message.setdefault(FRAMES_KEY, {})
+        text = frames.get(mine)
+        if text is None:
+            # The title the bell stores, so the page's toast says the same; "mine": a notification
+            # was stored for this person, so the bell's count goes up by one.
+            event = {**message["event"], "title": TITLES.get(message["event"].get("type"), "")}
+            if mine:
+                event["mine"] = True
+            text = frames[mine] = await self.encode_json(event)
+        await self.send(text_data=text)
+
+    # --- Access changes (realtime/access.py) -------------------------------------------------------
+
+    async def access_ended(self, message: dict[str, Any]) -> None:
+        """A login session of this person ended (logout): close if it is the one this socket uses."""
+        if self.session is not None and constant_time_compare(message.get("session", ""), self.session):
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+
+    async def access_changed(self, message: dict[str, Any]) -> None:
+        """This person was changed or deleted: close unless they may go on hearing what they hear."""
+        code = await self.recheck()
+        if code is not None:
+            await self.close(code=code)
+
+    @database_sync_to_async
+    def recheck(self) -> int | None:
+        user = get_user_model().objects.filter(pk=self.user_id).first()
+        if user is None or not user.is_active or not user.is_staff:
+            return CLOSE_FORBIDDEN
+        session = self.scope.get("session")
+        # A new password ends the person's other login sessions (Django checks this hash on every
+        # request); the one that changed it carries on under a new key. The reconnect tells which
+        # this socket was.
+        if (
+            session is not None
+            and self.session is not None
+            and not constant_time_compare(session.get(HASH_SESSION_KEY, ""), user.get_session_auth_hash())
+        ):
+            return CLOSE_RECONNECT
+        if listening_group(user) != self.listening:
+            return CLOSE_RECONNECT  # a new role: the reconnect joins the right group
+        return None
 
     # --- Database --------------------------------------------------------------------------------
 
@@ -227,7 +372,8 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
 
 
 def positive_int(value: Any) -> int | None:
-    # bool is an int in Python; {"session": true} is not a session id.
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+    # bool is an int in Python; {"session": true} is not a session id. Past MAX_ID the database
+    # would fail the query (bigint out of range) rather than find nothing.
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_ID:
         return None
     return value

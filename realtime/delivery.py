@@ -10,6 +10,9 @@ Two layers, two routes:
   background. The request or task that committed does not wait for Redis, and the layer keeps
   its connection pool instead of opening a connection per event loop per call.
 
+Besides events, the same routes carry control messages for the sockets themselves (their own
+layer ``type``, e.g. ``access.changed``: see realtime/access.py), in commit order with the events.
+
 Failures are logged, never raised: the business change has already committed.
 """
 
@@ -35,6 +38,8 @@ LAYER_MESSAGE_TYPE = "event.message"  # the consumer's handler is ``event_messag
 Delivery = tuple[dict[str, Any], Sequence[str], Sequence[int]]
 # Deliveries not built yet: built only where and when they are sent (``deliver_later``).
 Builder = Callable[[], list[Delivery]]
+# What goes onto the layer: a message with its layer ``type`` (the consumer's handler), and groups.
+LayerMessage = tuple[dict[str, Any], Sequence[str]]
 
 
 def deliver(deliveries: list[Delivery]) -> Future | None:
@@ -43,17 +48,32 @@ def deliver(deliveries: list[Delivery]) -> Future | None:
     if layer is None or not deliveries:
         return None
     if isinstance(layer, InMemoryChannelLayer):
-        if not layer.groups:  # no socket in this process listens to anything
-            return None
-        wanted = [(m, [g for g in groups if g in layer.groups], r) for m, groups, r in deliveries]
-        wanted = [(m, groups, r) for m, groups, r in wanted if groups]
-        if wanted:
-            try:
-                async_to_sync(_send)(layer, wanted)
-            except Exception:
-                logger.exception("Could not deliver %d realtime event(s)", len(wanted))
+        if layer.groups:  # else no socket in this process listens to anything
+            _send_here(layer, _layer_messages(deliveries))
         return None
-    return _courier.submit(layer, deliveries)
+    return _courier.submit(layer, lambda: _layer_messages(deliveries))
+
+
+def deliver_control(message: dict[str, Any], groups: Sequence[str]) -> Future | None:
+    """Send a control message (``message["type"]`` names the consumer's handler) to ``groups``."""
+    layer = get_channel_layer()
+    if layer is None or not groups:
+        return None
+    if isinstance(layer, InMemoryChannelLayer):
+        _send_here(layer, [(message, list(groups))])
+        return None
+    return _courier.submit(layer, lambda: [(message, list(groups))])
+
+
+def _send_here(layer: InMemoryChannelLayer, messages: list[LayerMessage]) -> None:
+    """The in-memory route: only groups with a member in this process are sent to."""
+    wanted = [(m, [g for g in groups if g in layer.groups]) for m, groups in messages]
+    wanted = [(m, groups) for m, groups in wanted if groups]
+    if wanted:
+        try:
+            async_to_sync(_send)(layer, wanted)
+        except Exception:
+            logger.exception("Could not deliver %d realtime message(s)", len(wanted))
 
 
 def deliver_later(build: Builder) -> Future | None:
@@ -75,13 +95,20 @@ def deliver_later(build: Builder) -> Future | None:
             logger.exception("Could not build realtime events")
             return None
         return deliver(deliveries)
-    return _courier.submit(layer, build)
+    return _courier.submit(layer, lambda: _layer_messages(build()))
 
 
-async def _send(layer: Any, deliveries: list[Delivery]) -> None:
-    for message, groups, recipients in deliveries:
+def _layer_messages(deliveries: list[Delivery]) -> list[LayerMessage]:
+    return [
+        ({"type": LAYER_MESSAGE_TYPE, "event": message, "for": list(recipients)}, groups)
+        for message, groups, recipients in deliveries
+    ]
+
+
+async def _send(layer: Any, messages: list[LayerMessage]) -> None:
+    for message, groups in messages:
         for group in groups:
-            await layer.group_send(group, {"type": LAYER_MESSAGE_TYPE, "event": message, "for": list(recipients)})
+            await layer.group_send(group, message)
 
 
 class _Courier:
@@ -107,19 +134,20 @@ class _Courier:
                 self._pending = set()
             return self._loop
 
-    def submit(self, layer: Any, deliveries: list[Delivery] | Builder) -> Future:
+    def submit(self, layer: Any, build: Callable[[], list[LayerMessage]]) -> Future:
+        """Queue ``build`` (called on the courier thread) and send what it returns to ``layer``."""
         loop = self._ensure_loop()
         done: Future = Future()
         self._pending.add(done)
         done.add_done_callback(self._pending.discard)
-        loop.call_soon_threadsafe(self._queue.put_nowait, (layer, deliveries, done))
+        loop.call_soon_threadsafe(self._queue.put_nowait, (layer, build, done))
         return done
 
     async def _drain(self) -> None:
         while True:
-            layer, deliveries, done = await self._queue.get()
+            layer, build, done = await self._queue.get()
             try:
-                await _send(layer, deliveries() if callable(deliveries) else deliveries)
+                await _send(layer, build())
             except Exception:
                 logger.exception("Could not deliver realtime events")
             finally:

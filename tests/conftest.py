@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import pytest
 from django.db import connection
@@ -43,6 +44,21 @@ def pytest_report_header(config) -> list[str]:
         f"seatdesk: database={connection.vendor}, redis={'yes' if redis_ok else 'no (' + redis_reason + ')'}, "
         f"REQUIRE_SERVICES={'1' if REQUIRE_SERVICES else '0'}"
     ]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> Iterator[None]:
+    """Every test starts with an empty cache: badges, unread counts and dashboard figures are cached
+    per user id or for everyone, and a value left by an earlier test (or expiring half-way through
+    this one) would change what a page shows and how many queries it costs."""
+    from django.core.cache import cache
+
+    from backoffice.cache import reset_breakers
+
+    reset_breakers()
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture(autouse=True)

@@ -12,7 +12,8 @@ from functools import cached_property
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.core.paginator import Paginator
 from django.db import connections
 from django.db.models import Model, QuerySet
@@ -72,7 +73,7 @@ def money(amount: Any, currency: str) -> str:
 
 
 class ServiceForm(forms.ModelForm):
-    """An add form whose write is one service call, made as the very last step of validation.
+    """An add or change form whose write is one service call, made as the very last step of validation.
 
     Calling the service from ``full_clean`` (after every field check passed) rather than from
     ``ModelAdmin.save_model`` is what lets a domain error (session full, already booked ...) reach
@@ -94,7 +95,9 @@ class ServiceForm(forms.ModelForm):
         try:
             self.result = self.perform()
         except BookingError as exc:
-            self.add_error(None, exc.message)
+            # Shown on the field the refusal names (SessionChangeRefused.field), when the form has it.
+            field = getattr(exc, "field", None)
+            self.add_error(field if field in self.fields else None, exc.message)
 
     def _post_clean(self) -> None:
         # The service checks and builds the object itself; validating the half-built instance
@@ -200,6 +203,25 @@ class LargeTablePaginator(Paginator):
             return cursor.fetchone()[0]
 
 
+def parse_pk(model: type[Model], value: Any) -> Any:
+    """``value`` as ``model``'s primary key, or None when it cannot be one ("abc", "1.5", a NUL byte)."""
+    try:
+        return model._meta.pk.to_python(value)
+    except (ValidationError, ValueError, OverflowError):
+        return None
+
+
+def object_or_404(queryset: QuerySet, object_id: Any) -> Model:
+    """The row ``object_id`` names in ``queryset``; a 404 when it is missing, out of reach or no id at all."""
+    pk = parse_pk(queryset.model, object_id)
+    try:
+        if pk is None:
+            raise queryset.model.DoesNotExist
+        return queryset.get(pk=pk)
+    except ObjectDoesNotExist:
+        raise Http404(f"No {queryset.model._meta.verbose_name} with that id.") from None
+
+
 def tutor_choices(request: HttpRequest) -> QuerySet[Tutor]:
     # select_related: a tutor's label is its user's name, one query per option otherwise.
     tutors = Tutor.objects.select_related("user")
@@ -248,6 +270,14 @@ def tutor_filter(lookup: str) -> type[admin.SimpleListFilter]:
     class TutorFilter(admin.SimpleListFilter):
         title = "tutor"
         parameter_name = "tutor"
+
+        def __init__(self, request: HttpRequest, params: dict, model: type[Model], model_admin: Any) -> None:
+            super().__init__(request, params, model, model_admin)
+            value = self.value()
+            if value and parse_pk(Tutor, value) is None:
+                # A hand-edited or stale link: show the whole list and say why, rather than fail.
+                del self.used_parameters[self.parameter_name]
+                messages.warning(request, f"“{value}” is not a tutor: the tutor filter was cleared.")
 
         def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[int, str]]:
             if sees_own_only(request.user):

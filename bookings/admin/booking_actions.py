@@ -10,8 +10,11 @@ from decimal import Decimal
 from typing import Any
 
 from django import forms
+from django.conf import settings
+from django.contrib import messages
 from django.db.models import F
 from django.utils import timezone
+from django.utils.html import format_html
 from unfold.widgets import (
     UnfoldAdminDecimalFieldWidget,
     UnfoldAdminSelectWidget,
@@ -34,7 +37,7 @@ def payable(booking: Booking) -> bool:
 
 def outstanding(booking: Booking) -> Decimal:
     """What is left to pay, counting what was paid before the booking was rescheduled."""
-    return max(booking.price - services.paid_total(booking), Decimal(0))
+    return services.amount_owed(booking)  # the rule record_payment refuses overpayment by
 
 
 def whole(amount: Decimal) -> Decimal:
@@ -100,8 +103,9 @@ class MarkPaidForm(BookingActionForm):
         field = self.fields["amount"]
         field.label = f"Amount ({booking.currency})"
         field.initial = whole(due) if due else None
-        field.help_text = (
-            f"Price {money(booking.price, booking.currency)}, paid so far {money(paid, booking.currency)}."
+        # unfold renders help text as HTML: anything built from data goes through format_html.
+        field.help_text = format_html(
+            "Price {}, paid so far {}.", money(booking.price, booking.currency), money(paid, booking.currency)
         )
 
     @classmethod
@@ -119,6 +123,65 @@ class MarkPaidForm(BookingActionForm):
         if result.needs_refund:
             return f"{text}; the booking has no seat, so the money is flagged for refund."
         return f"{text}; the booking is {result.get_status_display().lower()}."
+
+
+class SendPaymentLinkForm(BookingActionForm):
+    title = "Send payment link"
+    description = (
+        "Sends the student the booking's Click and Payme payment links, for what it still owes. "
+        "The booking stays pending until the payment arrives."
+    )
+    submit_label = "Send link"
+
+    by_sms = forms.BooleanField(required=False, label="By SMS", widget=UnfoldBooleanSwitchWidget)
+    by_email = forms.BooleanField(required=False, label="By e-mail", widget=UnfoldBooleanSwitchWidget)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        student = self.booking.student
+        for name, address, missing in (
+            ("by_sms", str(student.phone or ""), "No phone number on file."),
+            ("by_email", student.email, "No e-mail address on file."),
+        ):
+            field = self.fields[name]
+            field.initial = bool(address)
+            field.disabled = not address
+            field.help_text = address or missing
+        self.outcome: dict[str, str] = {}
+
+    @classmethod
+    def offered_for(cls, booking: Booking) -> bool:
+        return booking.status == BookingStatus.PENDING and outstanding(booking) > 0 and links_configured()
+
+    def perform(self, actor: Any) -> Booking:
+        self.outcome = services.send_payment_link(
+            self.booking, actor=actor, sms=self.cleaned_data["by_sms"], email=self.cleaned_data["by_email"]
+        )
+        return self.booking
+
+    @property
+    def message_level(self) -> int:
+        failed = [error for error in self.outcome.values() if error]
+        if not failed:
+            return messages.SUCCESS
+        return messages.ERROR if len(failed) == len(self.outcome) else messages.WARNING
+
+    def success_message(self, result: Booking) -> str:
+        student = result.student
+        sent, failed = [], []
+        for channel, error in self.outcome.items():
+            how = f"by SMS to {student.phone}" if channel == "sms" else f"by e-mail to {student.email}"
+            (failed if error else sent).append(f"{how} ({error})" if error else how)
+        text = f"Payment link for {result.reference}"
+        if sent:
+            text += f" sent {' and '.join(sent)}"
+        if failed:
+            text += f"{';' if sent else ''} not sent {' and '.join(failed)}"
+        return text + "."
+
+
+def links_configured() -> bool:
+    return bool((settings.CLICK_SERVICE_ID and settings.CLICK_MERCHANT_ID) or settings.PAYME_MERCHANT_ID)
 
 
 class CancelChoiceForm(forms.Form):
@@ -156,9 +219,11 @@ class CancelForm(CancelChoiceForm, BookingActionForm):
         if self.booking.holds_seat:
             until = timezone.localtime(services.free_cancellation_until(self.booking.session))
             policy = services.cancellation_policy(self.booking.session)
-            self.fields["override_policy"].help_text = (
-                f"Free cancellation under the {policy} policy ends {until:%a %d %b %H:%M}. "
-                "Tick to cancel a student's booking after that; the override is kept in the history."
+            self.fields["override_policy"].help_text = format_html(
+                "Free cancellation under the {} policy ends {}. "
+                "Tick to cancel a student's booking after that; the override is kept in the history.",
+                policy,
+                f"{until:%a %d %b %H:%M}",
             )
 
     def perform(self, actor: Any) -> Booking:
@@ -204,10 +269,10 @@ class RescheduleForm(BookingActionForm):
             status=SessionStatus.OPEN, starts_at__gt=timezone.now(), seats_taken__lt=F("capacity")
         ).order_by("starts_at", "pk")
         field.choices = [("", "Choose a session"), *((s.pk, session_label(s)) for s in offered)]
-        field.help_text = (
-            f"Open {current.product} sessions with a free seat."
-            if len(field.choices) > 1
-            else f"No other {current.product} session has a free seat."
+        # The product's name is typed by staff, and unfold renders help text as HTML (issue 12).
+        field.help_text = format_html(
+            "Open {} sessions with a free seat." if len(field.choices) > 1 else "No other {} session has a free seat.",
+            current.product,
         )
 
     def perform(self, actor: Any) -> Booking:

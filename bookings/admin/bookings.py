@@ -24,12 +24,13 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html_join
+from django.utils.html import format_html, format_html_join
 from unfold.admin import ModelAdmin, TabularInline
 from unfold.contrib.filters.admin import RangeDateFilter
 from unfold.dataclasses import ActionDialog
 from unfold.decorators import action, display
 
+from backoffice.admin_lists import SafeChangeListMixin
 from bookings import services
 from bookings.admin.base import (
     BOOKING_STATUS_COLOURS,
@@ -52,13 +53,16 @@ from bookings.admin.booking_actions import (
     MarkPaidForm,
     NoShowForm,
     RescheduleForm,
+    SendPaymentLinkForm,
+    links_configured,
     outstanding,
     payable,
 )
 from bookings.admin.exports import BookingExportResource
 from bookings.admin.imports import SpreadsheetImportExportMixin
 from bookings.errors import BookingError, BookingNotAllowed
-from bookings.models import Booking, BookingEvent, BookingSource, Payment, PaymentProvider, PaymentStatus
+from bookings.models import Booking, BookingEvent, BookingSource, BookingStatus, Payment, PaymentProvider, PaymentStatus
+from bookings.payments.links import payment_links
 
 ACTION_TEMPLATE = "admin/bookings/booking/action.html"
 
@@ -66,6 +70,7 @@ ACTION_TEMPLATE = "admin/bookings/booking/action.html"
 ACTION_FORMS: dict[str, type[BookingActionForm]] = {
     "confirm_booking": ConfirmForm,
     "mark_paid": MarkPaidForm,
+    "send_payment_link": SendPaymentLinkForm,
     "cancel_booking": CancelForm,
     "reschedule_booking": RescheduleForm,
     "mark_no_show": NoShowForm,
@@ -249,6 +254,9 @@ class BookingAdmin(SpreadsheetImportExportMixin, ServiceAddMixin, ReadOnlyChange
     actions_detail = tuple(ACTION_FORMS)
     inlines = (BookingPaymentInline, BookingEventInline)
 
+    class Media:
+        js = ("bookings/payment_links.js",)  # the copy buttons (a file: the CSP runs no inline script)
+
     add_fieldsets = ((None, {"fields": ("session", "student", "payment_method")}),)
     fieldsets = (
         (None, {"fields": ("reference", "status", "cancel_reason", "student", "session")}),
@@ -259,6 +267,7 @@ class BookingAdmin(SpreadsheetImportExportMixin, ServiceAddMixin, ReadOnlyChange
                     "payment_method",
                     "price_display",
                     "paid_display",
+                    "payment_links",
                     "expires_at",
                     "time_left",
                     "needs_refund",
@@ -277,6 +286,7 @@ class BookingAdmin(SpreadsheetImportExportMixin, ServiceAddMixin, ReadOnlyChange
         "payment_method",
         "price_display",
         "paid_display",
+        "payment_links",
         "expires_at",
         "time_left",
         "needs_refund",
@@ -335,6 +345,11 @@ class BookingAdmin(SpreadsheetImportExportMixin, ServiceAddMixin, ReadOnlyChange
         return self.run_action(request, object_id, MarkPaidForm)
 
     @in_modal
+    @action(description="Send payment link", icon="link", permissions=["change"], url_path="send-link")
+    def send_payment_link(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return self.run_action(request, object_id, SendPaymentLinkForm)
+
+    @in_modal
     @action(description="Cancel", icon="cancel", permissions=["change"], url_path="cancel")
     def cancel_booking(self, request: HttpRequest, object_id: str) -> HttpResponse:
         return self.run_action(request, object_id, CancelForm)
@@ -367,7 +382,8 @@ class BookingAdmin(SpreadsheetImportExportMixin, ServiceAddMixin, ReadOnlyChange
             except BookingError as exc:
                 form.add_error(None, exc.message)
             else:
-                self.message_user(request, form.success_message(result), messages.SUCCESS)
+                level = getattr(form, "message_level", messages.SUCCESS)
+                self.message_user(request, form.success_message(result), level)
                 return redirect(self.booking_url(result))
         return self.action_page(
             request,
@@ -547,7 +563,12 @@ class BookingAdmin(SpreadsheetImportExportMixin, ServiceAddMixin, ReadOnlyChange
         for name, form in ACTION_FORMS.items():
             # Mark paid: the list's annotated paid sum rather than a query per row (the form itself
             # prefills the exact amount owed from the payments).
-            offered = payable(obj) and obj.paid_amount < obj.price if form is MarkPaidForm else form.offered_for(obj)
+            if form is MarkPaidForm:
+                offered = payable(obj) and obj.paid_amount < obj.price
+            elif form is SendPaymentLinkForm:
+                offered = obj.status == BookingStatus.PENDING and obj.paid_amount < obj.price and links_configured()
+            else:
+                offered = form.offered_for(obj)
             if offered:
                 head, tail = url_parts[name]
                 links.append((f"{head}{obj.pk}{tail}", form.title, getattr(self, name).icon))
@@ -594,6 +615,30 @@ class BookingAdmin(SpreadsheetImportExportMixin, ServiceAddMixin, ReadOnlyChange
         due = max(obj.price - paid, Decimal(0))
         return f"{money(paid, obj.currency)} ({money(due, obj.currency)} to pay)" if due else money(paid, obj.currency)
 
+    @display(description="Payment links")
+    def payment_links(self, obj: Booking) -> str:
+        """The Click and Payme checkout links for what is owed, each with a copy button (payment_links.js)."""
+        links = payment_links(obj)
+        if not links:
+            return "Only a pending booking that still owes money has payment links."
+        return format_html(
+            '<div class="flex flex-col gap-2 max-w-3xl" data-payment-links>{}</div>',
+            format_html_join(
+                "",
+                '<div class="flex items-center gap-2" data-payment-link="{0}">'
+                '<span class="font-medium w-12 shrink-0">{1}</span>'
+                '<input type="text" readonly value="{2}" id="payment-link-{0}" aria-label="{1} payment link" '
+                'class="border border-base-200 bg-base-50 font-mono grow min-w-0 px-2 py-1 rounded-default text-xs '
+                'text-font-default-light dark:bg-base-900 dark:border-base-700 dark:text-font-default-dark">'
+                '<button type="button" data-copy-link="payment-link-{0}" '
+                'class="border border-base-200 cursor-pointer font-medium inline-flex items-center gap-1 px-2 py-1 '
+                "rounded-default shadow-xs shrink-0 text-important hover:bg-base-100/80 dark:border-base-700 "
+                'dark:hover:bg-base-800/80"><span class="material-symbols-outlined md-18">content_copy</span>'
+                "<span data-copy-label>Copy</span></button></div>",
+                ((provider, PaymentProvider(provider).label, url) for provider, url in links.items()),
+            ),
+        )
+
     @display(description="Rescheduled to")
     def moved_to(self, obj: Booking) -> Booking | None:
         # A reverse one-to-one: missing until the booking is rescheduled.
@@ -601,7 +646,7 @@ class BookingAdmin(SpreadsheetImportExportMixin, ServiceAddMixin, ReadOnlyChange
 
 
 @admin.register(BookingEvent)
-class BookingEventAdmin(TutorScopedMixin, ModelAdmin):
+class BookingEventAdmin(SafeChangeListMixin, TutorScopedMixin, ModelAdmin):
     """The append-only history of every booking, newest first. Nobody adds, edits or deletes it."""
 
     tutor_user_lookup = "booking__session__tutor__user"

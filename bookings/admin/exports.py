@@ -25,12 +25,9 @@ from import_export.resources import ModelResource
 from unfold.contrib.import_export.forms import SelectableFieldsExportForm
 
 from backoffice.models import Student
+from bookings.imports.parsing import spreadsheet_text
 from bookings.models import Booking, Payment, Session, TestResult
 from bookings.models.results import SUB_SCORES
-
-# Excel reads a cell starting with one of these as a formula ("=HYPERLINK(...)" in a student's
-# name): such text is exported with a leading apostrophe, which Excel shows as plain text.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def local_minute(moment: datetime | None) -> str:
@@ -40,12 +37,6 @@ def local_minute(moment: datetime | None) -> str:
 
 def day(value: date | None) -> str:
     return f"{value:%Y-%m-%d}" if value else ""
-
-
-def text(value: Any) -> str:
-    """Free text typed by people (names, rooms), safe to open in a spreadsheet."""
-    value = "" if value is None else str(value)
-    return f"'{value}" if value.startswith(FORMULA_STARTS) else value
 
 
 def contact(user: Model | None) -> str:
@@ -68,7 +59,16 @@ def column(name: str, **kwargs: Any) -> Field:
 
 
 class ExportResource(ModelResource):
-    """A read-only resource: every column is a ``dehydrate_<name>`` method over a joined row."""
+    """A read-only resource: every column is a ``dehydrate_<name>`` method over a joined row.
+
+    Every text value of every column goes through ``spreadsheet_text`` here, in one place: names,
+    e-mails, phones, codes and references alike, in CSV and XLSX (issue 12: contact columns had
+    skipped the escaping names got, and an e-mail became a formula cell).
+    """
+
+    def export_field(self, field: Field, instance: Model, **kwargs: Any) -> Any:
+        value = super().export_field(field, instance, **kwargs)
+        return spreadsheet_text(value) if isinstance(value, str) else value
 
     def filter_export(self, queryset: QuerySet, **kwargs: Any) -> QuerySet:
         return self.with_columns(queryset)
@@ -125,13 +125,13 @@ class SessionExportResource(ExportResource):
         return session.capacity
 
     def dehydrate_room(self, session: Session) -> str:
-        return text(session.room)
+        return session.room
 
     def dehydrate_ends_at(self, session: Session) -> str:
         return local_minute(session.ends_at)
 
     def dehydrate_product(self, session: Session) -> str:
-        return text(session.product.name)
+        return session.product.name
 
     def dehydrate_seats_taken(self, session: Session) -> int:
         return session.seats_taken
@@ -190,10 +190,10 @@ class StudentExportResource(ExportResource):
         return student.email
 
     def dehydrate_first_name(self, student: Student) -> str:
-        return text(student.first_name)
+        return student.first_name
 
     def dehydrate_last_name(self, student: Student) -> str:
-        return text(student.last_name)
+        return student.last_name
 
     def dehydrate_bookings(self, student: Student) -> int:
         return student.booking_count
@@ -309,10 +309,10 @@ class BookingExportResource(ExportResource):
         return booking.reference
 
     def dehydrate_student_name(self, booking: Booking) -> str:
-        return text(booking.student.get_full_name())
+        return booking.student.get_full_name()
 
     def dehydrate_product(self, booking: Booking) -> str:
-        return text(booking.session.product.name)
+        return booking.session.product.name
 
     def dehydrate_price(self, booking: Booking) -> Decimal:
         return booking.price
@@ -395,7 +395,7 @@ class PaymentExportResource(ExportResource):
         return contact(payment.booking.student)
 
     def dehydrate_student_name(self, payment: Payment) -> str:
-        return text(payment.booking.student.get_full_name())
+        return payment.booking.student.get_full_name()
 
     def dehydrate_provider(self, payment: Payment) -> str:
         return payment.provider
@@ -475,7 +475,7 @@ class ResultExportResource(ExportResource):
         return contact(result.booking.student)
 
     def dehydrate_student_name(self, result: TestResult) -> str:
-        return text(result.booking.student.get_full_name())
+        return result.booking.student.get_full_name()
 
     def dehydrate_product_code(self, result: TestResult) -> str:
         return result.booking.session.product.code

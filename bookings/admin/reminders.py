@@ -13,6 +13,7 @@ from django.utils.text import Truncator
 from unfold.admin import ModelAdmin
 from unfold.decorators import action, display
 
+from backoffice.admin_lists import SafeChangeListMixin
 from bookings.admin.base import REMINDER_STATUS_COLOURS, student_search_fields
 from bookings.models import Reminder
 from bookings.services.reminders import DispatchReport, send_again
@@ -21,7 +22,7 @@ SEND_AGAIN_TEMPLATE = "admin/bookings/reminder/send_again.html"
 
 
 @admin.register(Reminder)
-class ReminderAdmin(ModelAdmin):
+class ReminderAdmin(SafeChangeListMixin, ModelAdmin):
     list_display = (
         "scheduled_at",
         "booking",

@@ -20,12 +20,14 @@ from unfold.decorators import action, display
 from unfold.forms import BaseDialogForm
 from unfold.widgets import UnfoldAdminDecimalFieldWidget, UnfoldAdminSelectWidget, UnfoldAdminTextareaWidget
 
+from backoffice.admin_lists import SafeChangeListMixin
 from bookings import services
 from bookings.admin.base import (
     ReadOnlyChangeMixin,
     ServiceAddMixin,
     ServiceForm,
     TutorScopedMixin,
+    object_or_404,
     sees_own_only,
     student_search_fields,
     tutor_choices,
@@ -112,7 +114,7 @@ class ResultCorrectionForm(ServiceForm):
 
 
 @admin.register(TestResult)
-class TestResultAdmin(SpreadsheetImportExportMixin, ServiceAddMixin, TutorScopedMixin, ModelAdmin):
+class TestResultAdmin(SpreadsheetImportExportMixin, ServiceAddMixin, SafeChangeListMixin, TutorScopedMixin, ModelAdmin):
     add_form = ResultAddForm
     import_kind = "results"
     export_resource = ResultExportResource
@@ -234,7 +236,20 @@ class FeedbackAddForm(ServiceForm):
         )
 
 
-class AssignForm(BaseDialogForm):
+class FeedbackDialogForm(BaseDialogForm):
+    """A dialog about one feedback request (its id in the URL): one the user may see, or a 404.
+
+    unfold builds the dialog's form before it calls the action, so this is where an id that names
+    no request, another tutor's or none at all ("abc") is answered, for GET and POST alike.
+    """
+
+    def __init__(self, request: HttpRequest, object_id: int | str | None = None, *args: Any, **kwargs: Any) -> None:
+        super().__init__(request, object_id, *args, **kwargs)
+        # No id: the list's bulk action, which asks the same question for the rows it was given.
+        self.feedback = object_or_404(visible_feedback(request.user), object_id) if object_id is not None else None
+
+
+class AssignForm(FeedbackDialogForm):
     tutor = forms.ModelChoiceField(
         queryset=Tutor.objects.filter(is_active=True).select_related("user"),
         widget=UnfoldAdminSelectWidget,
@@ -242,7 +257,7 @@ class AssignForm(BaseDialogForm):
     )
 
 
-class ScoreForm(BaseDialogForm):
+class ScoreForm(FeedbackDialogForm):
     score = forms.DecimalField(
         min_value=0,
         max_digits=3,
@@ -254,10 +269,9 @@ class ScoreForm(BaseDialogForm):
 
     def __init__(self, request: HttpRequest, object_id: int | str | None = None, *args: Any, **kwargs: Any) -> None:
         super().__init__(request, object_id, *args, **kwargs)
-        current = visible_feedback(request.user).filter(pk=object_id).values("score", "comment").first()
-        if current:
-            self.fields["score"].initial = current["score"]
-            self.fields["comment"].initial = current["comment"]
+        if self.feedback is not None:
+            self.fields["score"].initial = self.feedback.score
+            self.fields["comment"].initial = self.feedback.comment
 
 
 def visible_feedback(user: Any) -> QuerySet[FeedbackRequest]:
@@ -267,7 +281,7 @@ def visible_feedback(user: Any) -> QuerySet[FeedbackRequest]:
 
 
 @admin.register(FeedbackRequest)
-class FeedbackRequestAdmin(ServiceAddMixin, ReadOnlyChangeMixin, TutorScopedMixin, ModelAdmin):
+class FeedbackRequestAdmin(ServiceAddMixin, ReadOnlyChangeMixin, SafeChangeListMixin, TutorScopedMixin, ModelAdmin):
     """Submissions awaiting a tutor's score. Assigning, scoring and completing are actions (services)."""
 
     add_form = FeedbackAddForm
@@ -408,10 +422,11 @@ class FeedbackRequestAdmin(ServiceAddMixin, ReadOnlyChangeMixin, TutorScopedMixi
         dialog={
             "title": "Complete the request",
             "description": "The score and comment become final.",
+            "form_class": FeedbackDialogForm,
             "form_submit_text": "Complete",
         },
     )
-    def complete(self, request: HttpRequest, form: BaseDialogForm, object_id: str) -> HttpResponse:
+    def complete(self, request: HttpRequest, form: FeedbackDialogForm, object_id: str) -> HttpResponse:
         return self._apply_one(
             request, object_id, lambda feedback: services.complete_feedback(feedback, actor=request.user), "completed"
         )
@@ -425,7 +440,7 @@ class FeedbackRequestAdmin(ServiceAddMixin, ReadOnlyChangeMixin, TutorScopedMixi
     ) -> HttpResponse:
         feedback = self.get_object(request, object_id)  # the tutor-scoped queryset: others' are not found
         if feedback is None:
-            raise Http404("No such feedback request.")
+            raise Http404("No such feedback request.")  # its dialog form checked; gone since, perhaps
         try:
             change(feedback)
         except BookingError as exc:

@@ -17,6 +17,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.models import ADDITION, LogEntry
 from django.contrib.admin.utils import unquote
+from django.db import router, transaction
 from django.db.models import F, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -29,10 +30,12 @@ from unfold.decorators import action, display
 from unfold.enums import ActionVariant
 from unfold.widgets import UnfoldAdminIntegerFieldWidget, UnfoldAdminSelectWidget, UnfoldAdminTextareaWidget
 
+from backoffice.admin_lists import SafeChangeListMixin
 from bookings import services
 from bookings.admin.base import (
     SESSION_STATUS_COLOURS,
     ReadOnlyInline,
+    ServiceForm,
     TutorScopedMixin,
     tutor_filter,
 )
@@ -41,16 +44,10 @@ from bookings.admin.exports import SessionExportResource
 from bookings.admin.imports import SpreadsheetImportExportMixin
 from bookings.errors import BookingError
 from bookings.models import Booking, CancelReason, Session, SessionStatus
-from bookings.services.sessions import MAX_DUPLICATE_WEEKS
+from bookings.services.sessions import BOOKED_FIELDS, MAX_DUPLICATE_WEEKS
 
-STATUS_SERVICES = {
-    SessionStatus.OPEN: services.reopen_session,
-    SessionStatus.CLOSED: services.close_session,
-    SessionStatus.CANCELLED: services.cancel_session,
-}
-
-# Fields that change what students booked; frozen while a booking holds a seat.
-BOOKED_FIELDS = ("product", "tutor", "starts_at", "ends_at")
+# What the session form edits; seats_taken is the booking services' alone.
+SESSION_FIELDS = ("product", "tutor", "room", "starts_at", "ends_at", "capacity", "status")
 
 ACTION_TEMPLATE = "admin/bookings/session/action_form.html"
 
@@ -59,10 +56,16 @@ def when(moment: datetime) -> str:
     return f"{timezone.localtime(moment):%a %d %b %Y %H:%M}"
 
 
-class SessionForm(forms.ModelForm):
+class SessionForm(ServiceForm):
+    """Adds a session with services.create_session, or applies an edit with services.update_session.
+
+    The edit is one service call, made once every field is valid: it is applied whole or refused
+    whole, and a refusal is shown on the form (on its field when it names one) with nothing saved.
+    """
+
     class Meta:
         model = Session
-        fields = ("product", "tutor", "room", "starts_at", "ends_at", "capacity", "status")
+        fields = SESSION_FIELDS
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -73,35 +76,22 @@ class SessionForm(forms.ModelForm):
             self.fields["capacity"].required = False
             self.fields["capacity"].help_text = "Leave empty: the product's default capacity."
 
-    def clean(self) -> dict[str, Any]:
-        data = super().clean()
-        product = data.get("product") or (self.instance.product if self.instance.product_id else None)
-        starts_at = data.get("starts_at", self.instance.starts_at)
-        if "ends_at" in self.fields and not data.get("ends_at") and product and starts_at:
-            data["ends_at"] = starts_at + timedelta(minutes=product.duration_minutes)
-        if "capacity" in self.fields and data.get("capacity") is None and product:
-            data["capacity"] = product.default_capacity
-        ends_at = data.get("ends_at")
-        if "ends_at" in self.fields and ends_at and starts_at and ends_at <= starts_at:
-            self.add_error("ends_at", "The session must end after it starts.")
-
-        # seats_taken is only ever changed by the booking services; these checks turn what the
-        # database constraints would refuse with an error page into messages on the form.
-        taken = self.instance.seats_taken if self.instance.pk else 0
-        capacity = data.get("capacity")
-        if capacity is not None and capacity < taken:
-            self.add_error("capacity", f"{taken} seats are booked: the capacity cannot be lower than that.")
-        if data.get("status") == SessionStatus.CANCELLED and taken:
-            self.add_error(
-                "status",
-                f"{taken} booking(s) still hold a seat: cancel or reschedule them before cancelling the session.",
+    def perform(self) -> Session:
+        data = self.cleaned_data
+        if self.instance.pk is None:
+            return services.create_session(
+                product=data["product"],
+                tutor=data.get("tutor"),
+                room=data.get("room", ""),
+                starts_at=data["starts_at"],
+                ends_at=data.get("ends_at"),
+                capacity=data.get("capacity"),
+                status=data.get("status") or SessionStatus.OPEN,
+                actor=self.actor,
             )
-        tutor = data.get("tutor")
-        if tutor and starts_at and data.get("status") != SessionStatus.CANCELLED:
-            clash = Session.objects.filter(tutor=tutor, starts_at=starts_at).exclude(status=SessionStatus.CANCELLED)
-            if clash.exclude(pk=self.instance.pk).exists():
-                self.add_error("starts_at", f"{tutor} already has a session starting at this time.")
-        return data
+        # Only what was changed on the page: the rest may have been changed by someone else since.
+        changed = {name: data[name] for name in self.changed_data if name in SESSION_FIELDS}
+        return services.update_session(self.instance, **changed, actor=self.actor)
 
 
 class CancelSessionsForm(forms.Form):
@@ -172,7 +162,7 @@ class SessionBookingInline(ReadOnlyInline, TabularInline):
 
 
 @admin.register(Session)
-class SessionAdmin(SpreadsheetImportExportMixin, TutorScopedMixin, ModelAdmin):
+class SessionAdmin(SpreadsheetImportExportMixin, SafeChangeListMixin, TutorScopedMixin, ModelAdmin):
     form = SessionForm
     import_kind = "sessions"
     export_resource = SessionExportResource
@@ -221,27 +211,32 @@ class SessionAdmin(SpreadsheetImportExportMixin, TutorScopedMixin, ModelAdmin):
             queryset = queryset.filter(status=SessionStatus.OPEN, starts_at__gt=timezone.now())
         return queryset, may_have_duplicates
 
+    def get_form(self, request: HttpRequest, obj: Session | None = None, change: bool = False, **kwargs: Any):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        form.actor = request.user  # a new class per request (modelform_factory)
+        return form
+
     def save_model(self, request: HttpRequest, obj: Session, form: forms.ModelForm, change: bool) -> None:
-        if not change:
-            obj.created_by = request.user
-            obj.save()
-            return
-        # Plain fields are saved as they are; seats_taken never (a booking made between this
-        # request's read and its UPDATE would be lost), and capacity and status go through the
-        # services, whose conditional UPDATEs hold against bookings landing at the same moment.
-        plain = [
-            f.name
-            for f in Session._meta.concrete_fields
-            if f.editable and not f.primary_key and f.name not in ("capacity", "status")
-        ]
-        obj.save(update_fields=plain)
-        try:
-            if "capacity" in form.changed_data:
-                services.change_capacity(obj, capacity=obj.capacity, actor=request.user)
-            if "status" in form.changed_data:
-                STATUS_SERVICES[obj.status](obj, actor=request.user)
-        except BookingError as exc:
-            self.message_user(request, exc.message, messages.ERROR)
+        return  # the form's service call (create_session or update_session) has saved it
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        if request.method != "POST":
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        # A POST that ends on the form again was not saved: its form or an inline had an error. The
+        # form's service call (create_session / update_session) may have succeeded before an inline
+        # failed; undo it, so an edit is saved whole or not at all. The page renders after this
+        # block, from the form's own data.
+        with transaction.atomic(using=router.db_for_write(self.model)):
+            response = self._changeform_view(request, object_id, form_url, extra_context)
+            if not isinstance(response, HttpResponseRedirect):
+                transaction.set_rollback(True)
+        return response
 
     # --- Columns ---------------------------------------------------------------------------------
 

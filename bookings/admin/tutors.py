@@ -18,6 +18,7 @@ from unfold.admin import ModelAdmin, TabularInline
 from unfold.decorators import action, display
 from unfold.widgets import UnfoldAdminIntegerFieldWidget
 
+from backoffice.admin_lists import SafeChangeListMixin
 from backoffice.models import Role, User
 from bookings import services
 from bookings.admin.base import TutorScopedMixin, tutor_filter
@@ -211,7 +212,7 @@ class AvailabilityAdmin(TutorScopedMixin, ModelAdmin):
 
 
 @admin.register(DateException)
-class DateExceptionAdmin(TutorScopedMixin, ModelAdmin):
+class DateExceptionAdmin(SafeChangeListMixin, TutorScopedMixin, ModelAdmin):
     tutor_user_lookup = "tutor__user"
     list_display = ("date", "tutor", "kind", "start_time", "end_time", "note")
     list_select_related = ("tutor__user",)

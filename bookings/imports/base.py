@@ -30,7 +30,7 @@ from django.db.models.functions import Lower
 
 from backoffice.phones import normalize_phone
 from bookings.imports.parsing import ImportFileError, Row
-from bookings.imports.report import Action
+from bookings.imports.report import Action, clip, quoted
 from bookings.models import Product, Tutor
 
 # Size of the IN lists used to preload lookups (well under SQLite's 32766 variables).
@@ -101,7 +101,7 @@ class Importer[P]:
             if column.required and column.name not in present:
                 raise ImportFileError(
                     f"The file has no column “{column.name}”: the {cls.kind} import needs "
-                    f"{cls.required_text()} (found: {', '.join(h for h in headers if h) or 'nothing'})."
+                    f"{cls.required_text()} (found: {found_headers(headers)})."
                 )
 
     @classmethod
@@ -139,7 +139,7 @@ class Importer[P]:
             raise RowInvalid(f"{column} is empty: give the local start time as YYYY-MM-DD HH:MM.", column)
         wall = _parse_wall(value)
         if wall is None:
-            raise RowInvalid(f"“{value}” in {column} is not a date and time: use YYYY-MM-DD HH:MM.", column)
+            raise RowInvalid(f"{quoted(value)} in {column} is not a date and time: use YYYY-MM-DD HH:MM.", column)
         first = wall.replace(tzinfo=self.zone, fold=0)
         instant = first.astimezone(UTC)
         if instant.astimezone(self.zone).replace(tzinfo=None) != wall:
@@ -159,7 +159,7 @@ class Importer[P]:
                 return datetime.strptime(text, pattern).date()
             except ValueError:
                 continue
-        raise RowInvalid(f"“{value}” in {column} is not a date: use YYYY-MM-DD.", column)
+        raise RowInvalid(f"{quoted(value)} in {column} is not a date: use YYYY-MM-DD.", column)
 
     @staticmethod
     def a_decimal(value: str, column: str) -> Decimal | None:
@@ -168,9 +168,9 @@ class Importer[P]:
         try:
             number = Decimal(value.replace(",", "."))  # 6,5 as typed with a comma decimal separator
         except InvalidOperation:
-            raise RowInvalid(f"“{value}” in {column} is not a number.", column) from None
+            raise RowInvalid(f"{quoted(value)} in {column} is not a number.", column) from None
         if not number.is_finite():
-            raise RowInvalid(f"“{value}” in {column} is not a number.", column)
+            raise RowInvalid(f"{quoted(value)} in {column} is not a number.", column)
         return number
 
     @staticmethod
@@ -179,7 +179,7 @@ class Importer[P]:
             return None
         text = value[:-2] if value.endswith(".0") else value
         if not text.isdigit() or int(text) < 1:
-            raise RowInvalid(f"“{value}” in {column} is not a whole number of 1 or more.", column)
+            raise RowInvalid(f"{quoted(value)} in {column} is not a whole number of 1 or more.", column)
         return int(text)
 
     @staticmethod
@@ -190,7 +190,7 @@ class Importer[P]:
         for choice in choices:  # members, not .values: that property builds a new list per call
             if choice.value == text:
                 return choice.value  # the constant, not this row's copy of it: 50,000 rows share one string
-        raise RowInvalid(f"“{value}” in {column} is not one of: {', '.join(choices.values)}.", column)
+        raise RowInvalid(f"{quoted(value)} in {column} is not one of: {', '.join(choices.values)}.", column)
 
     @staticmethod
     def contact(value: str, column: str) -> tuple[str, str]:
@@ -201,12 +201,17 @@ class Importer[P]:
         return "phone", a_phone(text, column)
 
 
+def found_headers(headers: Sequence[str]) -> str:
+    """The file's columns, as a refusal lists them (a header row can be very wide)."""
+    return clip(", ".join(h for h in headers if h), 200) or "nothing"
+
+
 def an_email(value: str, column: str = "email") -> str:
     text = value.strip().lower()
     try:
         validate_email(text)
     except ValidationError:
-        raise RowInvalid(f"“{value}” in {column} is not an e-mail address.", column) from None
+        raise RowInvalid(f"{quoted(value)} in {column} is not an e-mail address.", column) from None
     return text
 
 
@@ -223,7 +228,7 @@ def a_phone(value: str, column: str = "phone") -> str:
     try:
         phone = normalize_phone(value)
     except ValidationError:
-        raise RowInvalid(f"“{value}” in {column} is not a phone number.", column) from None
+        raise RowInvalid(f"{quoted(value)} in {column} is not a phone number.", column) from None
     if len(_PHONES) > 100_000:
         _PHONES.clear()  # bounded: a long-running worker must not keep every number it ever saw
     _PHONES[key] = phone
@@ -266,7 +271,7 @@ class Products:
         product = self.by_code.get(code.strip().lower())
         if product is None:
             known = ", ".join(sorted(p.code for p in self.by_code.values() if p.is_active)[:15]) or "none yet"
-            raise RowInvalid(f"unknown product “{code}” (known: {known}).", column)
+            raise RowInvalid(f"unknown product {quoted(code)} (known: {known}).", column)
         return product
 
 

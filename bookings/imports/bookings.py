@@ -14,6 +14,7 @@ from backoffice.models import Role, User
 from bookings.errors import BookingError
 from bookings.imports.base import E164, Column, Importer, Plan, Products, RowInvalid, Tutors, a_phone, chunks
 from bookings.imports.parsing import Row
+from bookings.imports.report import clip, quoted
 from bookings.models import SEAT_HOLDING, Booking, BookingStatus, PaymentMethod, Session, SessionStatus
 from bookings.services.booking import check_bookable
 from bookings.services.imports import BookingRequest, book_many
@@ -63,7 +64,7 @@ class BookingsImporter(Importer[BookingRow]):
         tutor_text = row.get("tutor", "")
         status = self.a_choice(row.get("status", ""), "status", BookingStatus, BookingStatus.PENDING)
         if status not in (BookingStatus.PENDING, BookingStatus.CONFIRMED):
-            raise RowInvalid(f"status “{status}” cannot be imported: use pending or confirmed.", "status")
+            raise RowInvalid(f"status {quoted(status)} cannot be imported: use pending or confirmed.", "status")
         product_code = row.get("product_code", "")
         if not product_code:
             raise RowInvalid("product_code is empty.", "product_code")
@@ -162,7 +163,9 @@ class BookingsImporter(Importer[BookingRow]):
                 user = self.students.get((kind, value))
             if user is None:
                 what = "phone" if kind == "phone" else "e-mail"
-                raise RowInvalid(f"No student with {what} {value} — import students first or add them.", "student")
+                raise RowInvalid(
+                    f"No student with {what} {clip(value)} — import students first or add them.", "student"
+                )
         if user.role != Role.STUDENT:
             raise RowInvalid(
                 f"{item.student_text} belongs to {user} ({user.get_role_display().lower()}), not a student.", "student"

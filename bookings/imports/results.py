@@ -13,8 +13,20 @@ from django.utils import timezone
 
 from backoffice.models import User
 from bookings.errors import BookingError
-from bookings.imports.base import E164, Column, Importer, Plan, Products, RowInvalid, Tutors, a_phone, chunks
+from bookings.imports.base import (
+    E164,
+    Column,
+    Importer,
+    Plan,
+    Products,
+    RowInvalid,
+    Tutors,
+    a_phone,
+    chunks,
+    found_headers,
+)
 from bookings.imports.parsing import ImportFileError, Row
+from bookings.imports.report import clip
 from bookings.models import Booking, BookingStatus, SessionStatus, TestResult
 from bookings.models.results import SUB_SCORES
 from bookings.services.imports import ResultScores, record_results
@@ -64,7 +76,7 @@ class ResultsImporter(Importer[ResultRow]):
         if "booking" not in present and not {"student", "product_code", "starts_at"} <= present:
             raise ImportFileError(
                 "The file has no column “booking”: the results import needs booking (the reference), or "
-                f"student, product_code and starts_at (found: {', '.join(h for h in headers if h) or 'nothing'})."
+                f"student, product_code and starts_at (found: {found_headers(headers)})."
             )
         if not present & set(SUB_SCORES):
             raise ImportFileError("The file has no score columns: add listening, reading, writing and speaking.")
@@ -188,7 +200,7 @@ class ResultsImporter(Importer[ResultRow]):
         if item.reference:
             booking = self.by_reference.get(item.reference)
             if booking is None:
-                raise RowInvalid(f"no booking with reference {item.reference}.", "booking")
+                raise RowInvalid(f"no booking with reference {clip(item.reference)}.", "booking")
             return booking
         assert item.student is not None and item.starts_at is not None
         product = self.products.get(item.product_code)

@@ -7,6 +7,7 @@ The admin's preview (dry run), its confirm step, the django-q2 task and ``import
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import IO, Any
@@ -19,9 +20,9 @@ from django.utils import timezone
 
 from bookings.errors import BookingError
 from bookings.imports.base import Importer, Plan, RowInvalid
-from bookings.imports.parsing import ImportFileError, Source, read_bytes, read_table
+from bookings.imports.parsing import ImportFileError, Row, Source, read_table
 from bookings.imports.registry import KINDS
-from bookings.imports.report import ImportReport, RowError
+from bookings.imports.report import ImportReport, RowError, clip
 from bookings.models import ImportRecord, ImportStatus
 from bookings.models.imports import MAX_RECORDED_ERRORS
 from realtime.events import publish, staff_group
@@ -29,6 +30,7 @@ from realtime.events import publish, staff_group
 logger = logging.getLogger(__name__)
 
 TASK = "bookings.tasks.run_import_record"
+PROGRESS_EVERY = 5000  # rows between two progress reports
 
 
 def importer_for(kind: str) -> type[Importer[Any]]:
@@ -46,26 +48,29 @@ def run_import(
     actor: Any,
     dry_run: bool,
     record: ImportRecord | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> ImportReport:
     """Import ``source`` as ``kind``; returns what was (or, for a dry run, would be) done.
 
     Every row is checked and every problem reported. A real run writes only when no row is
     invalid, in one transaction, checking the rows again inside it; a real run is recorded in an
     ``ImportRecord`` (``record`` if given) and announced with ``import.finished``, failed or not.
+    ``progress`` is told, in words, how far the reading and checking have got.
     """
     importer_class = importer_for(kind)
     report = ImportReport(kind=kind, filename=Path(filename).name, dry_run=dry_run, label=importer_class.label)
     importer = importer_class(actor=actor, now=timezone.now())
     try:
-        data = read_bytes(source)
-        rows = _read(importer, data, filename, report)
+        rows = _read(importer, source, filename, report, progress)
     except ImportFileError as exc:
         report.file_error = exc.message
     else:
+        if progress is not None:
+            progress(f"Checking {report.total:,} rows against the database…")
         if dry_run:
             _check(importer, rows, report)
             return report
-        if _check_and_write(importer_class, importer, rows, report, data=data, filename=filename, record=record):
+        if _check_and_write(importer_class, importer, rows, report, source=source, filename=filename, record=record):
             return report
     if not dry_run:
         _finish(report, actor=actor, record=record)
@@ -76,25 +81,52 @@ def run_import(
 Parsed = tuple[int, Any, bool]
 
 
-def _read(importer: Importer[Any], data: bytes, filename: str, report: ImportReport) -> list[Parsed]:
-    """Every row parsed (or its problem), in file order; ``report.total`` counts them."""
-    table = read_table(data, filename=filename)
+def _read(
+    importer: Importer[Any],
+    source: Source,
+    filename: str,
+    report: ImportReport,
+    progress: Callable[[str], None] | None = None,
+) -> list[Parsed]:
+    """Every row parsed (or its problem), in file order; ``report.total`` counts them.
+
+    ``read_table`` enforces the file's limits (size, parts, rows); the cells' are row errors here.
+    """
+    table = read_table(source, filename=filename, columns=[column.name for column in importer.columns])
     importer.check_headers(table.headers, report.filename)
     report.total = 0
     parsed: list[Parsed] = []
-    limit = settings.IMPORT_MAX_ROWS
     for line, row in table.rows:
         report.total += 1
-        if report.total > limit:
-            raise ImportFileError(
-                f"{report.filename} has more than {limit:,} rows: split it into files of at most {limit:,} rows "
-                "(one import must finish inside the worker's time limit)."
-            )
+        if progress is not None and not report.total % PROGRESS_EVERY:
+            progress(f"Read {report.total:,} rows…")
         try:
+            _check_cells(row)
             parsed.append((line, importer.parse(line, row), True))
         except RowInvalid as exc:
-            parsed.append((line, (exc, importer.describe(None, row)), False))
+            parsed.append((line, (exc, importer.describe(None, _shown(row))), False))
     return parsed
+
+
+def _check_cells(row: Row) -> None:
+    """What no column may hold: more than IMPORT_MAX_CELL_CHARS (read_table cut it one over), or
+    NUL, which PostgreSQL cannot store (the confirmed import would stop in the worker)."""
+    longest = settings.IMPORT_MAX_CELL_CHARS
+    problems = [
+        (column, f"{column} has more than {longest:,} characters: a cell holds at most {longest:,}.")
+        if len(value) > longest
+        else (column, f"{column} contains a NUL character, which cannot be stored: remove it.")
+        for column, value in row.items()
+        if len(value) > longest or "\x00" in value
+    ]
+    if problems:
+        (column, message), *more = problems
+        raise RowInvalid(message, column, more=more)
+
+
+def _shown(row: Row) -> Row:
+    """The row as the preview describes it: each cell clipped to what a message repeats."""
+    return {column: clip(value) for column, value in row.items()}
 
 
 def _check(importer: Importer[Any], rows: list[Parsed], report: ImportReport) -> list[Plan[Any]]:
@@ -129,7 +161,7 @@ def _check_and_write(
     rows: list[Parsed],
     report: ImportReport,
     *,
-    data: bytes,
+    source: Source,
     filename: str,
     record: ImportRecord | None,
 ) -> bool:
@@ -152,7 +184,7 @@ def _check_and_write(
         logger.info("Import of %s rolled back: %s", report.filename, exc)
         report.reset()
         again = importer_class(actor=actor, now=timezone.now())
-        _check(again, _read(again, data, filename, report), report)
+        _check(again, _read(again, source, filename, report), report)
         if report.ok:
             report.file_error = (
                 f"The data changed while the file was imported ({getattr(exc, 'message', exc)}). "
@@ -222,10 +254,28 @@ def queue_import(kind: str, uploaded_file: IO[bytes] | File | bytes, *, actor: A
     return record
 
 
+QUEUE_DOWN = (
+    "The import could not be queued: the task queue is unreachable (Redis may be down). "
+    "Nothing was imported: upload the file again in a few minutes."
+)
+
+
 def _enqueue(record_id: int) -> None:
     from django_q.tasks import async_task
 
-    async_task(TASK, record_id, task_name=f"import-{record_id}")
+    try:
+        async_task(TASK, record_id, task_name=f"import-{record_id}")
+    except Exception as exc:
+        # The broker is down (Redis refused or timed out). The record is committed: mark it failed
+        # and tell the person, as for any failed import, rather than leave it queued for ever and
+        # answer the confirm with a 500.
+        logger.warning("Import record %s could not be queued (%s: %s)", record_id, type(exc).__name__, exc)
+        record = ImportRecord.objects.select_related("created_by").get(pk=record_id)
+        record.status = ImportStatus.FAILED
+        record.message = QUEUE_DOWN
+        record.finished_at = timezone.now()
+        record.save(update_fields=["status", "message", "finished_at"])
+        publish_finished(record, summary=f"{record.get_kind_display()} import of {record.filename}: {QUEUE_DOWN}")
 
 
 def execute_import_record(record_id: int) -> ImportReport | None:
@@ -243,11 +293,11 @@ def execute_import_record(record_id: int) -> ImportReport | None:
         return None
     record = ImportRecord.objects.select_related("created_by").get(pk=record_id)
     try:
+        # Read as a stream; read_table checks its size first, as for an upload or the command.
         with record.file.open("rb") as handle:
-            data = handle.read()
-        return run_import(
-            record.kind, data, filename=record.filename, actor=record.created_by, dry_run=False, record=record
-        )
+            return run_import(
+                record.kind, handle, filename=record.filename, actor=record.created_by, dry_run=False, record=record
+            )
     except Exception as exc:
         # The person is told and the record shows it; retrying would fail the same way.
         logger.exception("Import record %s failed", record_id)

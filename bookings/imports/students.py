@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from django.db.models.functions import Lower
 
 from backoffice.models import Role, Student, User
-from bookings.imports.base import Column, Importer, Plan, RowInvalid, a_phone, an_email, chunks
+from bookings.imports.base import Column, Importer, Plan, RowInvalid, a_phone, an_email, chunks, found_headers
 from bookings.imports.parsing import ImportFileError, Row
+from bookings.imports.report import clip
 from bookings.services.imports import NewStudent, create_students, update_students
 
 NAME_LENGTH = User._meta.get_field("first_name").max_length
@@ -46,7 +47,7 @@ class StudentsImporter(Importer[StudentRow]):
         if "phone" not in headers and "email" not in headers:
             raise ImportFileError(
                 "The file has no column “phone”: the students import needs phone or email, "
-                f"and first_name, last_name (found: {', '.join(h for h in headers if h) or 'nothing'})."
+                f"and first_name, last_name (found: {found_headers(headers)})."
             )
 
     @classmethod
@@ -92,7 +93,7 @@ class StudentsImporter(Importer[StudentRow]):
         summary = " · ".join(v for v in (f"{item.first_name} {item.last_name}".strip(), item.phone, item.email) if v)
         for value, seen, column in ((item.phone, self.phone_line, "phone"), (item.email, self.email_line, "email")):
             if value and value in seen:
-                raise RowInvalid(f"{value} is already on line {seen[value]}: a student appears once.", column)
+                raise RowInvalid(f"{clip(value)} is already on line {seen[value]}: a student appears once.", column)
         if item.phone:
             self.phone_line[item.phone] = line
         if item.email:

@@ -15,7 +15,17 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from bookings.models import Booking, BookingEvent, BookingStatus, CancelReason, Reminder, ReminderStatus, Session
+from bookings.models import (
+    Booking,
+    BookingEvent,
+    BookingStatus,
+    CancelReason,
+    Payment,
+    PaymentStatus,
+    Reminder,
+    ReminderStatus,
+    Session,
+)
 from bookings.notify_expiry import send_expiry_emails
 from bookings.reports import bump_dashboard_version
 from bookings.services._common import slot_data
@@ -31,8 +41,36 @@ BATCH_SIZE = 25_000
 Row = tuple[int, int, str, bool]
 
 
+def _due(table: str) -> str:
+    """SQL: the rows of the booking ``table`` a sweep expires (named parameters ``_due_params``).
+
+    Pending and past the payment deadline -- unless money is in flight for the booking: a Payme
+    transaction created and not yet performed (state 1) or a Click payment prepared and not yet
+    completed, i.e. a pending Payment whose ``holds_until`` lies ahead (Payme's ``time`` + 12 h,
+    Click's Prepare + 1 h; bookings.payments.core). Such a booking is *not expired* until then,
+    rather than having its ``expires_at`` extended: the deadline the student was given stays as it
+    was, and once the attempt ends (performed, cancelled, or past the provider's limit) nothing has
+    to be put back -- a Payme cancel leaves the booking "pending until its own expiry" as it is, and
+    the next sweep takes it if that expiry has passed. The predicate is here once, for both sweeps;
+    the partial index ``payment_in_flight`` answers the NOT EXISTS from a handful of rows.
+    """
+    payment = connection.ops.quote_name(Payment._meta.db_table)
+    return (
+        f"{table}.status = %(pending)s AND {table}.expires_at <= %(now)s AND NOT EXISTS ("
+        f"SELECT 1 FROM {payment} AS in_flight WHERE in_flight.booking_id = {table}.id "
+        f"AND in_flight.status = %(payment_pending)s AND in_flight.holds_until > %(now)s)"
+    )
+
+
+def _due_params(now: datetime) -> dict[str, object]:
+    return {"pending": BookingStatus.PENDING, "now": now, "payment_pending": PaymentStatus.PENDING}
+
+
 def expire_due(*, now: datetime | None = None, batch_size: int = BATCH_SIZE) -> int:
     """Cancel every pending booking whose payment deadline has passed; returns how many.
+
+    A booking whose money is in flight (an open Payme transaction, a prepared Click payment) is
+    left alone until the provider's own limit passes (``_due``).
 
     Works in batches, each one transaction: flip the statuses with ``UPDATE ... RETURNING``,
     release exactly the seats of the rows that statement changed, write their history and cancel
@@ -110,7 +148,7 @@ def _sweep_postgresql(now: datetime, limit: int) -> list[Row]:
     sql = f"""
         WITH due AS (
             SELECT id FROM {booking}
-            WHERE status = %(pending)s AND expires_at <= %(now)s
+            WHERE {_due(booking)}
             LIMIT %(limit)s
             FOR UPDATE SKIP LOCKED
         ), expired AS (
@@ -135,10 +173,9 @@ def _sweep_postgresql(now: datetime, limit: int) -> list[Row]:
         FROM expired JOIN {user} AS u ON u.id = expired.student_id
     """
     params = {
-        "pending": BookingStatus.PENDING,
+        **_due_params(now),
         "cancelled": BookingStatus.CANCELLED,
         "expired": CancelReason.EXPIRED,
-        "now": now,
         "limit": limit,
         "data": json.dumps({"reason": CancelReason.EXPIRED}),
         "reminder_cancelled": ReminderStatus.CANCELLED,
@@ -157,21 +194,12 @@ def _flip_batch(now: datetime, limit: int) -> list[Row]:
     # SQLite has no row locks, but its IMMEDIATE transactions already serialise writers.
     lock = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
     sql = (
-        f"UPDATE {table} SET status = %s, cancel_reason = %s, cancelled_at = %s, updated_at = %s "
-        f"WHERE status = %s AND id IN ("
-        f"SELECT id FROM {table} WHERE status = %s AND expires_at <= %s ORDER BY expires_at LIMIT %s{lock}"
+        f"UPDATE {table} SET status = %(cancelled)s, cancel_reason = %(expired)s, cancelled_at = %(now)s, "
+        f"updated_at = %(now)s WHERE status = %(pending)s AND id IN ("
+        f"SELECT id FROM {table} WHERE {_due(table)} ORDER BY expires_at LIMIT %(limit)s{lock}"
         f") RETURNING id, session_id, reference, (SELECT email <> '' FROM {user} WHERE {user}.id = student_id)"
     )
-    params = [
-        BookingStatus.CANCELLED,
-        CancelReason.EXPIRED,
-        now,
-        now,
-        BookingStatus.PENDING,
-        BookingStatus.PENDING,
-        now,
-        limit,
-    ]
+    params = {**_due_params(now), "cancelled": BookingStatus.CANCELLED, "expired": CancelReason.EXPIRED, "limit": limit}
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return [

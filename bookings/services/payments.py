@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
 from django.utils import timezone
 
 from bookings.errors import BookingNotAllowed
@@ -19,6 +19,7 @@ from bookings.models import (
     PaymentStatus,
 )
 from bookings.reports import bump_dashboard_version
+from bookings.selectors import amount_owed, paid_total
 from bookings.services._common import (
     change_status,
     fresh,
@@ -31,18 +32,7 @@ from bookings.services.reminders import schedule_start_reminders
 from bookings.services.transitions import _confirm, _copy_state
 from realtime.events import publish, staff_group
 
-
-def paid_total(booking: Booking) -> Decimal:
-    """Money received for this booking and the bookings it was rescheduled from."""
-    ids = [booking.pk]
-    previous = booking.rescheduled_from_id
-    while previous is not None and len(ids) < 50:
-        ids.append(previous)
-        previous = Booking.objects.filter(pk=previous).values_list("rescheduled_from_id", flat=True).first()
-    total = Payment.objects.filter(booking_id__in=ids, status=PaymentStatus.PAID).aggregate(total=Sum("amount"))[
-        "total"
-    ]
-    return total or Decimal(0)
+__all__ = ["amount_owed", "paid_total", "pay_attempt", "record_payment"]  # the first two are bookings.selectors'
 
 
 def record_payment(
@@ -55,9 +45,13 @@ def record_payment(
 ) -> Payment:
     """Record a paid payment. Once the price is covered a pending booking is confirmed.
 
+    A payment above what the booking still owes (``amount_owed``) is refused with
+    ``BookingNotAllowed``: cash posted twice, or by two desks at once, is taken once.
     A payment for a booking that expired re-books its seat if one is still free; otherwise the
     payment is kept, the booking stays cancelled and is flagged ``needs_refund`` for staff.
-    Replaying the same provider transaction returns the payment already recorded.
+    Replaying the same provider transaction returns the payment already recorded. A provider
+    transaction started online (``start_online_payment``: a Click Prepare, a Payme
+    CreateTransaction) is that pending payment, now paid: for the amount it was started with.
     """
     if provider not in PaymentProvider.values:
         raise BookingNotAllowed(f"“{provider}” is not a payment provider.")
@@ -88,55 +82,165 @@ def _record_payment(
     booking: Booking, *, provider: str, amount: Decimal, actor: Any, provider_txn_id: str | None
 ) -> Payment:
     with transaction.atomic():
-        if provider_txn_id and (existing := _already_recorded(booking, provider, provider_txn_id)) is not None:
-            return existing
         # Lock the booking first: a payment must never be lost to a sweeper expiring the booking at
         # the same instant. Either we hold the lock (the sweeper's SKIP LOCKED passes this row by and
         # we confirm) or the sweeper committed first (we see the expiry and re-book or flag a refund).
         current = fresh(booking, lock=True)
-        now = timezone.now()
-        payment = Payment.objects.create(
-            booking=current,
+        # Both checks below read under the lock: a second payment for this booking (the same
+        # transaction delivered again, or cash posted by two desks at once) waits for the first to
+        # commit and then sees it, so it is returned or refused rather than recorded twice.
+        attempt = None
+        if provider_txn_id and (existing := _already_recorded(current, provider, provider_txn_id)) is not None:
+            if existing.status != PaymentStatus.PENDING:
+                return _replayed(existing)
+            attempt = existing  # started online, now paid
+        payment = _take(
+            current,
             provider=provider,
             amount=amount,
-            currency=current.currency,
+            owed=amount_owed(current),
+            actor=actor,
+            attempt=attempt,
+            provider_txn_id=provider_txn_id,
+        )
+    _copy_state(current, booking)
+    return payment
+
+
+def pay_attempt(
+    attempt: Payment,
+    *,
+    booking: Booking,
+    owed: Decimal,
+    now: datetime | None = None,
+    actor: Any = None,
+    **provider_fields: Any,
+) -> Payment:
+    """Pay a pending online attempt, in the transaction of a provider's callback that holds its booking.
+
+    ``record_payment`` for the callbacks (Click Complete, Payme PerformTransaction), which have
+    already locked the booking's row (``bookings.payments.core.find_booking``), found the attempt
+    and read ``owed`` under that lock: the same rules without reading all of it again. The
+    provider's bookkeeping (``provider_fields``, Payme's state and perform time) is written with the
+    status, in one UPDATE; ``now`` is the time it is paid at, when the provider must be answered with
+    it (Payme's ``perform_time``).
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("pay_attempt() runs inside the callback's transaction, under the booking's lock.")
+    if attempt.booking_id != booking.pk or attempt.status != PaymentStatus.PENDING:
+        raise BookingNotAllowed(
+            f"{attempt.get_provider_display()} transaction {attempt.provider_txn_id} is not pending."
+        )
+    return _take(
+        booking,
+        provider=attempt.provider,
+        amount=attempt.amount,
+        owed=owed,
+        actor=actor,
+        attempt=attempt,
+        provider_txn_id=attempt.provider_txn_id,
+        provider_fields=provider_fields,
+        now=now,
+    )
+
+
+def _take(
+    booking: Booking,
+    *,
+    provider: str,
+    amount: Decimal,
+    owed: Decimal,
+    actor: Any,
+    attempt: Payment | None,
+    provider_txn_id: str | None,
+    provider_fields: dict[str, Any] | None = None,
+    now: datetime | None = None,
+) -> Payment:
+    """The payment itself, on a booking locked by the caller, ``owed`` read under that lock."""
+    if amount > owed:
+        raise BookingNotAllowed(_overpaid_message(booking, amount=amount, owed=owed))
+    now = now or timezone.now()
+    if attempt is not None:
+        payment = _complete_attempt(attempt, amount=amount, now=now, provider_fields=provider_fields or {})
+    else:
+        payment = Payment.objects.create(
+            booking=booking,
+            provider=provider,
+            amount=amount,
+            currency=booking.currency,
             status=PaymentStatus.PAID,
             provider_txn_id=provider_txn_id or None,
             performed_at=now,
             created_by=actor if getattr(actor, "pk", None) else None,
             created_at=now,
         )
-        log_event(
-            current,
-            "payment.received",
-            actor=actor,
-            payment=payment.pk,
-            provider=provider,
-            amount=str(amount),
-        )
-        covered = paid_total(current) >= current.price
-        if current.status == BookingStatus.PENDING and covered:
-            _confirm(current, actor=actor, via="payment", payment=payment.pk)
-        elif current.status == BookingStatus.CANCELLED:
-            _after_late_payment(current, actor=actor, covered=covered, payment=payment)
-        publish(
-            "payment.received",
-            {
-                "payment": payment.pk,
-                "booking": current.pk,
-                "reference": current.reference,
-                "provider": provider,
-                "amount": str(amount),
-                "currency": payment.currency,
-                "booking_status": current.status,
-                "needs_refund": current.needs_refund,
-                "summary": f"{amount:,.0f} {payment.currency} for {current.reference} ({provider})",
-            },
-            groups=[staff_group()],
-        )
-        bump_dashboard_version()  # money in changes revenue even when the booking's status does not
-    _copy_state(current, booking)
+    log_event(
+        booking,
+        "payment.received",
+        actor=actor,
+        payment=payment.pk,
+        provider=provider,
+        amount=str(amount),
+    )
+    covered = amount >= owed  # owed was read under the lock: no second sum needed
+    if booking.status == BookingStatus.PENDING and covered:
+        _confirm(booking, actor=actor, via="payment", payment=payment.pk)
+    elif booking.status == BookingStatus.CANCELLED:
+        _after_late_payment(booking, actor=actor, covered=covered, payment=payment)
+    _publish_received(payment, booking)
     return payment
+
+
+def _publish_received(payment: Payment, booking: Booking) -> None:
+    publish(
+        "payment.received",
+        {
+            "payment": payment.pk,
+            "booking": booking.pk,
+            "reference": booking.reference,
+            "provider": payment.provider,
+            "amount": str(payment.amount),
+            "currency": payment.currency,
+            "booking_status": booking.status,
+            "needs_refund": booking.needs_refund,
+            "summary": f"{payment.amount:,.0f} {payment.currency} for {booking.reference} ({payment.provider})",
+        },
+        groups=[staff_group()],
+    )
+    bump_dashboard_version()  # money in changes revenue even when the booking's status does not
+
+
+def _replayed(payment: Payment) -> Payment:
+    """The same transaction again: its payment if it was paid; a cancelled attempt takes no money."""
+    if payment.status in (PaymentStatus.CANCELLED, PaymentStatus.FAILED):
+        raise BookingNotAllowed(
+            f"{payment.get_provider_display()} transaction {payment.provider_txn_id} was "
+            f"{payment.get_status_display().lower()}: it cannot be paid."
+        )
+    return payment
+
+
+def _complete_attempt(attempt: Payment, *, amount: Decimal, now: datetime, provider_fields: dict[str, Any]) -> Payment:
+    if amount != attempt.amount:
+        raise BookingNotAllowed(
+            f"{attempt.get_provider_display()} transaction {attempt.provider_txn_id} was started for "
+            f"{attempt.amount:,.2f} {attempt.currency}, not {amount:,.2f}."
+        )
+    attempt.status = PaymentStatus.PAID
+    attempt.performed_at = now
+    for name, value in provider_fields.items():
+        setattr(attempt, name, value)
+    attempt.save(update_fields=["status", "performed_at", *provider_fields])
+    return attempt
+
+
+def _overpaid_message(booking: Booking, *, amount: Decimal, owed: Decimal) -> str:
+    if not owed:
+        return f"Booking {booking.reference} is already paid: nothing is owed."
+    return (
+        f"Booking {booking.reference}: only {owed:,.0f} {booking.currency} is still owed, "
+        f"so {amount:,.0f} {booking.currency} cannot be taken."
+    )
 
 
 def _after_late_payment(booking: Booking, *, actor: Any, covered: bool, payment: Payment) -> None:

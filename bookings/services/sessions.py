@@ -1,10 +1,12 @@
-"""Changing a session itself: capacity, closing, reopening, cancelling with its bookings, duplicating."""
+"""Changing a session itself: creating and editing it, capacity, closing, reopening, cancelling with
+its bookings, duplicating."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from enum import Enum
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -12,12 +14,238 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from bookings.errors import BookingNotAllowed, InvalidTransition
-from bookings.models import SEAT_HOLDING, Booking, CancelReason, Session, SessionSource, SessionStatus, Tutor
+from bookings.models import (
+    SEAT_HOLDING,
+    Booking,
+    CancelReason,
+    Product,
+    Session,
+    SessionSource,
+    SessionStatus,
+    Tutor,
+)
 from bookings.services._common import _actor, publish_booking, publish_slot, slot_data
 from bookings.services.transitions import _cancel
 from realtime.events import publish_many, session_group, staff_group
 
 MAX_DUPLICATE_WEEKS = 26
+
+# Fields that change what students booked; frozen while a booking holds a seat (move them with
+# reschedule instead).
+BOOKED_FIELDS = ("product", "tutor", "starts_at", "ends_at")
+
+# A status change: the statuses it may start from, and the verb its refusal uses.
+STATUS_CHANGES: dict[str, tuple[tuple[str, ...], str]] = {
+    SessionStatus.CLOSED: ((SessionStatus.OPEN,), "closed"),
+    SessionStatus.OPEN: ((SessionStatus.CLOSED,), "reopened"),
+    SessionStatus.CANCELLED: ((SessionStatus.OPEN, SessionStatus.CLOSED), "cancelled"),
+}
+
+
+class Keep(Enum):
+    """``update_session``'s default for a field the caller leaves as it is."""
+
+    KEEP = "keep"
+
+
+KEEP = Keep.KEEP
+
+
+class SessionChangeRefused(BookingNotAllowed):
+    """A refused session edit; ``field`` names the field it is about, so a form can show it there."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def create_session(
+    *,
+    product: Product,
+    starts_at: datetime,
+    tutor: Tutor | None = None,
+    room: str = "",
+    ends_at: datetime | None = None,
+    capacity: int | None = None,
+    status: str = SessionStatus.OPEN,
+    source: str = SessionSource.MANUAL,
+    actor: Any = None,
+) -> Session:
+    """Add a session. ``ends_at`` defaults to the start plus the product's duration, ``capacity`` to
+    the product's default capacity; a tutor's second live session at the same start is refused."""
+    ends_at = ends_at or starts_at + timedelta(minutes=product.duration_minutes)
+    capacity = product.default_capacity if capacity is None else capacity
+    _check_times(starts_at, ends_at)
+    _check_capacity(capacity, taken=0)
+    if status not in SessionStatus.values:
+        raise SessionChangeRefused(f"“{status}” is not a session status.", field="status")
+    session = Session(
+        product=product,
+        tutor=tutor,
+        room=room,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        capacity=capacity,
+        status=status,
+        source=source,
+        created_by=_actor(actor),
+    )
+    try:
+        with transaction.atomic():
+            if tutor is not None and status != SessionStatus.CANCELLED:
+                _check_tutor_free(tutor, starts_at, session_id=None)
+            session.save(force_insert=True)
+            publish_slot(session.pk, slot_data(session.pk, capacity=capacity, seats_taken=0, status=status))
+    except IntegrityError as exc:
+        # The check above passed, but another session for this tutor and start committed meanwhile.
+        raise _clash(tutor) from exc
+    return session
+
+
+def update_session(
+    session: Session,
+    *,
+    product: Product | Literal[Keep.KEEP] = KEEP,
+    tutor: Tutor | Literal[Keep.KEEP] | None = KEEP,
+    room: str | Literal[Keep.KEEP] = KEEP,
+    starts_at: datetime | Literal[Keep.KEEP] = KEEP,
+    ends_at: datetime | Literal[Keep.KEEP] | None = KEEP,
+    capacity: int | Literal[Keep.KEEP] | None = KEEP,
+    status: str | Literal[Keep.KEEP] = KEEP,
+    actor: Any = None,
+) -> Session:
+    """Apply an edit of a session whole, or refuse it whole (a ``BookingError``) and change nothing.
+
+    Every field left as ``KEEP`` stays as it is; ``ends_at=None`` is the start plus the product's
+    duration and ``capacity=None`` the product's default capacity. The rules are those of the
+    single changes: capacity as ``change_capacity``, status as ``close_session``/``reopen_session``,
+    and product, tutor and times frozen while a booking holds a seat. A session still holding
+    bookings is not cancelled here: ``cancel_session`` does that, cancelling them with a reason.
+    """
+    asked = {
+        name: value
+        for name, value in (
+            ("product", product),
+            ("tutor", tutor),
+            ("room", room),
+            ("starts_at", starts_at),
+            ("ends_at", ends_at),
+            ("capacity", capacity),
+            ("status", status),
+        )
+        if value is not KEEP
+    }
+    try:
+        with transaction.atomic():
+            # Judged and written under the session's row lock: a booking taking a seat waits for
+            # it, so the seats counted here cannot grow past a lowered capacity or into a session
+            # being cancelled before the UPDATE below lands.
+            current = (
+                Session.objects.select_for_update(of=("self",))
+                .select_related("product", "tutor__user")
+                .get(pk=session.pk)
+            )
+            changes = _judge_edit(current, asked)
+            if changes:
+                Session.objects.filter(pk=current.pk).update(**changes)
+                if "capacity" in changes or "status" in changes:
+                    publish_slot(current.pk)
+    except IntegrityError as exc:
+        # Under the row lock only the one-live-session-per-tutor-and-start index can still object:
+        # a session for this tutor and start written by something that does not take this lock.
+        raise _clash(asked.get("tutor", session.tutor)) from exc
+    for name, value in changes.items():
+        setattr(session, name, value)
+    session.seats_taken = current.seats_taken
+    return session
+
+
+def _judge_edit(current: Session, asked: dict[str, Any]) -> dict[str, Any]:
+    """The columns the edit changes, once every rule passed; raises the first rule it breaks."""
+    product = asked.get("product", current.product)
+    if asked.get("ends_at", KEEP) is None:
+        asked["ends_at"] = asked.get("starts_at", current.starts_at) + timedelta(minutes=product.duration_minutes)
+    if asked.get("capacity", KEEP) is None:
+        asked["capacity"] = product.default_capacity
+    changes = {name: value for name, value in asked.items() if _column(value) != _column(getattr(current, name))}
+    if not changes:
+        return changes
+
+    taken = current.seats_taken
+    frozen = [name for name in BOOKED_FIELDS if name in changes]
+    if taken and frozen:
+        names = ", ".join(Session._meta.get_field(name).verbose_name for name in frozen)
+        raise SessionChangeRefused(
+            f"{taken} booking(s) hold a seat, so the {names} cannot change: reschedule them to another session.",
+            field=frozen[0],
+        )
+    final = {name: changes.get(name, getattr(current, name)) for name in asked.keys() | {"starts_at", "ends_at"}}
+    if "starts_at" in changes or "ends_at" in changes:
+        _check_times(final["starts_at"], final["ends_at"])
+    if "capacity" in changes:
+        _check_capacity(changes["capacity"], taken=taken)
+    if "status" in changes:
+        _check_status_change(current, to=changes["status"], ends_at=final["ends_at"], taken=taken)
+    tutor = changes.get("tutor", current.tutor)
+    live = changes.get("status", current.status) != SessionStatus.CANCELLED
+    if tutor is not None and live and {"tutor", "starts_at", "status"} & changes.keys():
+        _check_tutor_free(tutor, final["starts_at"], session_id=current.pk)
+    return changes
+
+
+def _column(value: Any) -> Any:
+    """What is compared to tell a change: a related object by its id."""
+    return value.pk if hasattr(value, "pk") else value
+
+
+def _check_times(starts_at: datetime, ends_at: datetime) -> None:
+    if ends_at <= starts_at:
+        raise SessionChangeRefused("The session must end after it starts.", field="ends_at")
+
+
+def _check_capacity(capacity: int, *, taken: int) -> None:
+    if capacity < 1:
+        raise SessionChangeRefused("A session needs at least one seat.", field="capacity")
+    if capacity < taken:
+        raise SessionChangeRefused(_below_seats_taken(taken), field="capacity")
+
+
+def _below_seats_taken(taken: int) -> str:
+    return f"{taken} seats are booked: the capacity cannot be lower than that."
+
+
+def _check_reopenable(session: Session, *, ends_at: datetime) -> None:
+    if ends_at <= timezone.now():
+        raise BookingNotAllowed(f"{session} has ended: it cannot be reopened.")
+
+
+def _check_status_change(current: Session, *, to: str, ends_at: datetime, taken: int) -> None:
+    if to not in STATUS_CHANGES:
+        raise SessionChangeRefused(f"“{to}” is not a session status.", field="status")
+    allowed, verb = STATUS_CHANGES[to]
+    if to == SessionStatus.OPEN:
+        _check_reopenable(current, ends_at=ends_at)
+    if current.status not in allowed:
+        raise InvalidTransition(f"{current} is {SessionStatus(current.status).label.lower()}: it cannot be {verb}.")
+    if to == SessionStatus.CANCELLED and taken:
+        raise SessionChangeRefused(
+            f"{taken} booking(s) still hold a seat: cancel the session with its “Cancel session” action, "
+            "which cancels them too, or reschedule them first.",
+            field="status",
+        )
+
+
+def _check_tutor_free(tutor: Tutor, starts_at: datetime, *, session_id: int | None) -> None:
+    clash = Session.objects.filter(tutor=tutor, starts_at=starts_at).exclude(status=SessionStatus.CANCELLED)
+    if session_id is not None:
+        clash = clash.exclude(pk=session_id)
+    if clash.exists():
+        raise _clash(tutor)
+
+
+def _clash(tutor: Tutor | None) -> SessionChangeRefused:
+    who = tutor or "The tutor"
+    return SessionChangeRefused(f"{who} already has a session starting at this time.", field="starts_at")
 
 
 def change_capacity(session: Session, *, capacity: int, actor: Any = None) -> Session:
@@ -26,12 +254,11 @@ def change_capacity(session: Session, *, capacity: int, actor: Any = None) -> Se
     One conditional UPDATE: a booking taking a seat while staff lower the capacity either lands
     first (and the change is refused with the new count) or finds the smaller capacity.
     """
-    if capacity < 1:
-        raise BookingNotAllowed("A session needs at least one seat.")
+    _check_capacity(capacity, taken=0)
     with transaction.atomic():
         if not Session.objects.filter(pk=session.pk, seats_taken__lte=capacity).update(capacity=capacity):
             taken = Session.objects.values_list("seats_taken", flat=True).get(pk=session.pk)
-            raise BookingNotAllowed(f"{taken} seats are booked: the capacity cannot be lower than that.")
+            raise SessionChangeRefused(_below_seats_taken(taken), field="capacity")
         session.capacity = capacity
         session.seats_taken = Session.objects.values_list("seats_taken", flat=True).get(pk=session.pk)
         publish_slot(session.pk)
@@ -41,16 +268,15 @@ def change_capacity(session: Session, *, capacity: int, actor: Any = None) -> Se
 def close_session(session: Session, *, actor: Any = None) -> Session:
     """Stop new bookings; existing bookings keep their seats."""
     with transaction.atomic():
-        _set_status(session, allowed=[SessionStatus.OPEN], to=SessionStatus.CLOSED, verb="closed")
+        _set_status(session, to=SessionStatus.CLOSED)
         publish_slot(session.pk)
     return session
 
 
 def reopen_session(session: Session, *, actor: Any = None) -> Session:
-    if session.ends_at <= timezone.now():
-        raise BookingNotAllowed(f"{session} has ended: it cannot be reopened.")
+    _check_reopenable(session, ends_at=session.ends_at)
     with transaction.atomic():
-        _set_status(session, allowed=[SessionStatus.CLOSED], to=SessionStatus.OPEN, verb="reopened")
+        _set_status(session, to=SessionStatus.OPEN)
         publish_slot(session.pk)
     return session
 
@@ -66,9 +292,7 @@ def cancel_session(session: Session, *, reason: str = CancelReason.STAFF, actor:
     if reason not in (CancelReason.STAFF, CancelReason.TUTOR):
         raise BookingNotAllowed("A session is cancelled by staff or by its tutor.")
     with transaction.atomic():
-        _set_status(
-            session, allowed=[SessionStatus.OPEN, SessionStatus.CLOSED], to=SessionStatus.CANCELLED, verb="cancelled"
-        )
+        _set_status(session, to=SessionStatus.CANCELLED)
         # Read once with what each cancellation needs; the session's status is already cancelled,
         # so no new booking can join this list while we work through it.
         bookings = list(
@@ -189,7 +413,8 @@ def _busy_spans(session: Session, starts: list[datetime], duration: timedelta) -
     return list(query.values_list("starts_at", "ends_at"))
 
 
-def _set_status(session: Session, *, allowed: list[str], to: str, verb: str) -> Session:
+def _set_status(session: Session, *, to: str) -> Session:
+    allowed, verb = STATUS_CHANGES[to]
     # Compare-and-set, like a booking's status: two staff members acting at once cannot both win.
     if not Session.objects.filter(pk=session.pk, status__in=allowed).update(status=to):
         current = Session.objects.values_list("status", flat=True).get(pk=session.pk)

@@ -10,7 +10,6 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 from django.contrib.auth.models import Group, Permission
-from django.core.cache import cache
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -32,17 +31,11 @@ pytestmark = pytest.mark.django_db
 TASHKENT = ZoneInfo("Asia/Tashkent")
 NOW = datetime(2025, 3, 15, 12, 0, tzinfo=TASHKENT)
 DASHBOARD_QUERIES = 7  # sessions by product, finished bookings, pending, bookings/day, 2 x revenue/day, next sessions
+PAYMENT_QUERIES = 3  # online payments today, flagged bookings, refunds requested (bookings.reports.payment_figures)
 
 
 def at(month: int, day: int, hour: int, minute: int = 0) -> datetime:
     return datetime(2025, month, day, hour, minute, tzinfo=TASHKENT)
-
-
-@pytest.fixture(autouse=True)
-def _empty_cache():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 def book(session, when: datetime, *, confirm: bool = True):
@@ -64,6 +57,7 @@ def pay(booking, amount: str, paid: datetime, *, refunded: datetime | None = Non
         provider="cash",
         amount=Decimal(amount),
         status=PaymentStatus.REFUNDED if refunded else PaymentStatus.PAID,
+        refunded_amount=Decimal(amount) if refunded else Decimal(0),
         performed_at=paid,
         cancelled_at=refunded,
         created_at=paid,
@@ -195,6 +189,8 @@ def test_it_shows_the_dashboard_to_the_people_who_run_the_centre(client, centre,
         "Revenue this month",
         "Fill rate, next 7 days",
         "No-show rate, last 30 days",
+        "Online payments today",  # tests/backoffice/test_dashboard_payments.py
+        "Refunds due",
     ]
     assert "750,000 UZS due" in html
     assert response.context["cards"][5].value == "50,000 UZS"
@@ -293,7 +289,7 @@ def test_it_serves_the_second_view_from_the_cache(
         with django_assert_num_queries(0):
             dashboard_figures()
 
-    assert cold - warm == DASHBOARD_QUERIES
+    assert cold - warm == DASHBOARD_QUERIES + PAYMENT_QUERIES
 
 
 def test_it_recomputes_once_a_booking_is_committed(centre, django_capture_on_commit_callbacks):

@@ -12,6 +12,7 @@ from itertools import count
 
 import pytest
 import time_machine
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib import admin
 from django.contrib.auth.models import Group
 from django.db import connection
@@ -22,7 +23,7 @@ from django_q.models import OrmQ, Schedule, Task
 from django_q.signing import SignedPackage
 
 from bookings import services
-from bookings.models import Availability, Booking, DateException, ImportRecord, Reminder
+from bookings.models import Availability, Booking, DateException, ImportRecord, PaymentLog, Reminder
 from bookings.services.feedback import request_feedback
 from realtime.models import Notification
 from tests.factories import (
@@ -58,6 +59,18 @@ def _payment(i: int) -> None:
     services.record_payment(
         booking, provider="click", amount=booking.price, actor=OperatorFactory(), provider_txn_id=f"T-{next(_serial)}"
     )
+
+
+def _payment_log(i: int) -> None:
+    """A provider's call about a payment of its own, and one refused before any payment was found."""
+    booking = _booking(i)
+    payment = services.record_payment(
+        booking, provider="payme", amount=booking.price, provider_txn_id=f"P-{next(_serial)}"
+    )
+    PaymentLog.objects.create(
+        provider="payme", action="PerformTransaction", payment=payment, booking_reference=booking.reference
+    )
+    PaymentLog.objects.create(provider="click", action="prepare", error=-1, booking_reference=booking.reference)
 
 
 def _result(i: int) -> None:
@@ -124,10 +137,25 @@ def _session(i: int) -> None:
     services.book(session=session, student=StudentFactory())
 
 
+def _access(model: type) -> Callable[[int], None]:
+    """A django-axes record of a failed or successful login, each for another name and address."""
+
+    def build(i: int) -> None:
+        fields = {"username": f"login-{i}", "ip_address": f"10.0.0.{i + 1}", "user_agent": "pytest", "path_info": "/"}
+        if model is AccessAttempt:
+            fields.update(get_data="", post_data="", failures_since_start=i % 7)
+        model.objects.create(**fields)
+
+    return build
+
+
 STAFF_FACTORIES = (OperatorFactory, ManagerFactory, lambda: TutorFactory().user)
 
 BUILDERS: dict[str, Callable[[int], object]] = {
     "auth.Group": lambda i: Group.objects.create(name=f"group-{next(_serial)}"),
+    "axes.AccessAttempt": _access(AccessAttempt),
+    "axes.AccessFailureLog": _access(AccessFailureLog),
+    "axes.AccessLog": _access(AccessLog),
     "backoffice.Staff": lambda i: STAFF_FACTORIES[i % 3](),
     "backoffice.Student": lambda i: StudentFactory(),
     "backoffice.User": lambda i: (UserFactory, *STAFF_FACTORIES)[i % 4](),
@@ -142,6 +170,7 @@ BUILDERS: dict[str, Callable[[int], object]] = {
     "bookings.FeedbackRequest": _feedback,
     "bookings.ImportRecord": _import_record,
     "bookings.Payment": _payment,
+    "bookings.PaymentLog": _payment_log,
     "bookings.Product": lambda i: ProductFactory(),
     "bookings.Reminder": _reminder,
     "bookings.Session": _session,
@@ -149,7 +178,9 @@ BUILDERS: dict[str, Callable[[int], object]] = {
     "bookings.Tutor": lambda i: TutorFactory(),
     "django_q.Failure": _task(success=False),
     "django_q.OrmQ": _queued,
-    "django_q.Schedule": lambda i: Schedule.objects.create(name=f"schedule-{i}", func="math.floor", args="1.5"),
+    "django_q.Schedule": lambda i: Schedule.objects.create(
+        name=f"schedule-{i}", func="bookings.tasks.generate_upcoming_sessions", args=str(i + 1)
+    ),
     "django_q.Success": _task(success=True),
     "realtime.Notification": lambda i: Notification.objects.create(
         recipient=OperatorFactory(), type="booking.created", title=f"Booking {i}"

@@ -9,7 +9,6 @@ from datetime import timedelta
 import pytest
 import time_machine
 from django.conf import settings
-from django.core.cache import cache
 from django.test import RequestFactory
 from django.urls import reverse
 from django.utils import timezone
@@ -38,13 +37,6 @@ SYSTEM_LINKS = (
     # The queue's own table exists on the ORM broker only; with Redis the queue lives there.
     *(() if settings.Q_CLUSTER.get("redis") else ("admin:django_q_ormq_changelist",)),
 )
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    cache.clear()  # badges and unread counts are cached per user id, and ids repeat between tests
-    yield
-    cache.clear()
 
 
 def notify(user, count: int = 1) -> list[Notification]:

@@ -13,7 +13,6 @@ import pytest
 from django.apps import apps
 from django.conf import settings
 from django.contrib.auth.models import Group
-from django.core.cache import cache
 from django.urls import reverse
 from django.utils import timezone
 
@@ -77,13 +76,6 @@ ROLES = ("operator", "manager", "tutor")
 
 def url(model, view: str, *args) -> str:
     return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_{view}", args=args)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    cache.clear()  # sidebar badges are cached per user id, and ids repeat between tests
-    yield
-    cache.clear()
 
 
 def tutor_world(tutor) -> dict:

@@ -9,7 +9,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
-from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -35,14 +34,6 @@ TASHKENT = ZoneInfo("Asia/Tashkent")
 LONDON = ZoneInfo("Europe/London")
 # A Tuesday morning at the centre.
 NOW = datetime(2026, 3, 10, 8, 0, tzinfo=TASHKENT)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    # Unread counts are cached per user id, and ids repeat between tests.
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture

@@ -263,6 +263,34 @@ def test_it_records_cash_and_confirms_the_booking(manager_client, manager, pendi
     assert any("350,000 UZS in cash recorded" in m and "confirmed" in m for m in shown_messages(response))
 
 
+def test_it_records_cash_posted_twice_once_and_says_why_the_second_is_refused(manager_client, pending):
+    first = manager_client.post(action_url("mark_paid", pending), {"amount": "350000"})
+    assert first.status_code == 302
+
+    second = manager_client.post(action_url("mark_paid", pending), {"amount": "350000"})
+
+    assert second.status_code == 200
+    errors = second.context["form"].non_field_errors()
+    assert errors == [f"Booking {pending.reference} is already paid: nothing is owed."]
+    assert errors[0] in second.content.decode()
+    assert list(Payment.objects.values_list("amount", flat=True)) == [Decimal("350000")]
+    pending.refresh_from_db()
+    assert (pending.status, pending.needs_refund) == (BookingStatus.CONFIRMED, False)
+
+
+def test_it_refuses_cash_above_what_is_owed_on_the_payment_add_form(manager_client, pending):
+    services.record_payment(pending, provider="click", amount="100000")
+
+    response = manager_client.post(
+        reverse("admin:bookings_payment_add"),
+        {"booking": pending.pk, "provider": "cash", "amount": "350000", "provider_txn_id": ""},
+    )
+
+    assert response.status_code == 200
+    assert any("only 250,000 UZS is still owed" in e for e in response.context["adminform"].form.non_field_errors())
+    assert Payment.objects.count() == 1
+
+
 def test_it_refuses_a_zero_amount_on_the_form(manager_client, pending):
     response = manager_client.post(action_url("mark_paid", pending), {"amount": "0"})
 
@@ -602,7 +630,7 @@ def test_it_prefills_a_payment_for_a_booking_with_what_it_owes(manager_client, p
     form = manager_client.get(reverse("admin:bookings_payment_add"), {"booking": pending.pk}).context["adminform"].form
 
     assert form.initial["amount"] == Decimal("300000")
-    assert form.initial["provider"] == pending.payment_method
+    assert list(form.fields) == ["booking", "amount"]  # cash: online payments come from their providers only
 
 
 @pytest.mark.postgres

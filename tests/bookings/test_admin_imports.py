@@ -10,17 +10,23 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+import time_machine
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape
 from django_q.conf import Conf
+from django_q.models import OrmQ
+from import_export.formats.base_formats import CSV, XLSX
 from openpyxl import Workbook, load_workbook
 
-from bookings.admin.imports import STAGING_DIR
+from bookings.admin.exports import BookingExportResource
+from bookings.admin.imports import STAGING_DIR, SpreadsheetImportForm
 from bookings.imports import KINDS, execute_import_record
 from bookings.models import Booking, BookingSource, ImportRecord, ImportStatus
+from tests import broken_redis
+from tests.bookings.imports.util import raw_xlsx, repeated, shared_row, text_row
 from tests.factories import (
     ManagerFactory,
     OperatorFactory,
@@ -203,6 +209,211 @@ def test_a_file_level_problem_is_one_clear_form_error(client, upload, message):
     assert len(errors) == 1 and message in errors[0]
     assert response.context["report"] is None
     assert staged_files() == [] and not ImportRecord.objects.exists()
+
+
+# --- Uploads that cannot sink the server (issue 12) ------------------------------------------------
+
+
+def test_an_upload_over_the_size_limit_is_refused_before_it_is_staged_or_read(client, settings):
+    settings.IMPORT_MAX_UPLOAD_BYTES = 1024
+    client.force_login(ManagerFactory())
+
+    response = preview(client, "bookings", SimpleUploadedFile("big.csv", b"student,product_code\r\n" + b"x" * 5000))
+
+    assert response.context["form"].errors["import_file"] == [
+        "big.csv is 5 KB: an import takes files of up to 1 KB (at most 100,000 rows). "
+        "Split it into smaller files and import them one by one."
+    ]
+    assert response.context["report"] is None and staged_files() == []
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("big.csv", b"x" * 5000, "big.csv is 5 KB: an import takes files of up to 4 KB"),
+        (
+            "bomb.xlsx",
+            raw_xlsx([text_row(1, "student")], shared_strings=["<si><t>", *repeated("x", 1), "</t></si>"]),
+            "bomb.xlsx cannot be imported: its part xl/sharedStrings.xml unpacks to 1.0 MB, more than the 2 KB",
+        ),
+    ],
+    ids=["too-big", "workbook-bomb"],
+)
+def test_the_upload_form_refuses_what_it_can_tell_from_the_size_and_the_zip_directory(settings, name, content, message):
+    """Checked by the form, so a refused file is never copied to the staging folder."""
+    settings.IMPORT_MAX_UPLOAD_BYTES = 4096
+    form = SpreadsheetImportForm(
+        [CSV, XLSX],
+        [BookingExportResource],
+        data={"resource": "0"},
+        files={"import_file": SimpleUploadedFile(name, content)},
+    )
+
+    assert not form.is_valid()
+    [error] = form.errors["import_file"]
+    assert error.startswith(message)
+
+
+@pytest.mark.parametrize(
+    ("upload", "message"),
+    [
+        (
+            SimpleUploadedFile("cell.csv", b"student,product_code,starts_at\r\n" + b"9" * 2**20 + b",X,Y\r\n"),
+            "cell.csv, line 2: a cell is longer than 131,072 characters",
+        ),
+        (
+            SimpleUploadedFile(
+                "broken.xlsx",
+                raw_xlsx(
+                    [text_row(1, "student", "product_code", "starts_at"), '<row r="2"><c r="A2" t="inlineStr"><is>'],
+                    dimension="A1:C2",
+                ),
+            ),
+            "broken.xlsx could not be read as an Excel workbook after line 1",
+        ),
+    ],
+    ids=["csv-cell-of-1-MB", "broken-workbook"],
+)
+def test_a_file_the_parsers_trip_over_is_a_form_error_and_leaves_no_staged_file(client, settings, upload, message):
+    """A 1 MB cell made the csv module raise: the page answered 500 and kept the staged file."""
+    settings.IMPORT_PREVIEW_INLINE_BYTES = 16 * 2**20  # checked in the request, as it was
+    client.force_login(ManagerFactory())
+
+    response = preview(client, "bookings", upload)
+
+    [error] = response.context["form"].errors["import_file"]
+    assert error.startswith(message)
+    assert staged_files() == []
+
+
+def test_the_preview_shortens_echoed_cells_and_counts_the_errors_it_does_not_show(client, sitting):
+    client.force_login(ManagerFactory())
+    rows = [HEADER] + [["y" * 900, "IELTS-MOCK", local(sitting.starts_at), "cash", ""]] * 250
+
+    response = preview(client, "bookings", csv_upload(rows))
+
+    html = response.content.decode()
+    errors = response.context["errors"]
+    assert len(errors) == 200 and response.context["more_errors"] == 50
+    assert "The first 200 are shown; 50 more are not." in html
+    assert errors[0].message == f"“{'y' * 80}…” in student is not a phone number."
+    assert "y" * 81 not in html
+
+
+def test_a_tiny_workbook_repeating_a_long_cell_gives_a_small_page(client, sitting):
+    """The issue's 4.7 KB workbook: one 60,000-character shared string in 200 rows made a 12 MB page."""
+    client.force_login(ManagerFactory())
+    strings = ["student", "product_code", "starts_at", "IELTS-MOCK", local(sitting.starts_at), "z" * 60_000]
+    workbook = raw_xlsx(
+        [shared_row(1, 0, 1, 2)] + [shared_row(line, 5, 3, 4) for line in range(2, 202)],
+        shared_strings=[f"<si><t>{text}</t></si>" for text in strings],
+    )
+    assert len(workbook) < 8 * 1024
+
+    response = preview(client, "bookings", SimpleUploadedFile("tiny.xlsx", workbook))
+
+    assert response.context["report"].counts["invalid"] == 200
+    assert response.context["errors"][0].message == (
+        "student has more than 1,000 characters: a cell holds at most 1,000."
+    )
+    assert b"z" * 81 not in response.content
+    assert len(response.content) < 1_000_000  # 12 MB before
+
+
+# --- Big files: checked by the worker, behind a page that refreshes itself (issue 12) --------------------
+
+
+@pytest.fixture
+def queue_kept(monkeypatch, settings):
+    """Every upload checked by the worker; tasks kept on django-q2's ORM broker, nobody running them."""
+    settings.IMPORT_PREVIEW_INLINE_BYTES = 0
+    monkeypatch.setattr(Conf, "SYNC", False)
+    monkeypatch.setattr(Conf, "ORM", "default")
+    monkeypatch.setattr(Conf, "REDIS", None)
+
+
+def test_a_big_file_is_checked_by_the_worker_while_its_page_shows_progress(client, sitting, queue_kept):
+    from bookings.imports.previews import run_preview
+
+    manager = ManagerFactory()
+    client.force_login(manager)
+    students = StudentFactory.create_batch(3)
+
+    posted = client.post(url("bookings", "import"), {"import_file": csv_upload(booking_rows(sitting, students))})
+
+    assert posted.status_code == 302
+    page_url = posted["Location"]
+    assert page_url.startswith(url("bookings", "import") + "?preview=")
+    staged = page_url.split("=", 1)[1]
+    waiting = client.get(page_url)
+    assert "data-import-progress" in waiting.content.decode() and 'http-equiv="refresh"' in waiting.content.decode()
+    assert waiting.context["report"] is None and waiting.context["confirm_form"] is None
+    assert OrmQ.objects.count() == 1  # queued for the worker, not run by the request
+
+    run_preview("bookings", staged, "term.csv", manager.pk)  # what the django-q2 task does
+
+    ready = client.get(page_url)
+    assert ready.context["report"].counts == {"new": 3, "updated": 0, "skipped": 0, "invalid": 0}
+    assert "data-import-progress" not in ready.content.decode() and "Confirm import" in ready.content.decode()
+    confirmed = client.post(url("bookings", "process_import"), ready.context["confirm_form"].initial)
+    assert confirmed.status_code == 302
+    assert ImportRecord.objects.get().status == ImportStatus.QUEUED
+    assert staged_files() == []  # the upload went to the record; its check is forgotten
+    assert not Booking.objects.exists()
+
+
+def test_a_big_file_runs_through_django_q_end_to_end_when_it_runs_synchronously(client, sitting, settings, monkeypatch):
+    settings.IMPORT_PREVIEW_INLINE_BYTES = 0
+    monkeypatch.setattr(Conf, "SYNC", True)
+    client.force_login(ManagerFactory())
+    unknown = ["+998 99 000 00 00", "IELTS-MOCK", local(sitting.starts_at), "cash", ""]
+    rows = [*booking_rows(sitting, StudentFactory.create_batch(2)), unknown]
+
+    response = client.post(url("bookings", "import"), {"import_file": csv_upload(rows)}, follow=True)
+
+    assert response.context["report"].counts == {"new": 2, "updated": 0, "skipped": 0, "invalid": 1}
+    assert [(e.line, e.column) for e in response.context["errors"]] == [(4, "student")]
+    assert response.context["confirm_form"] is None
+    assert [name for name in staged_files() if not name.endswith(".json")] == []  # nothing to confirm
+
+
+def test_nobody_else_sees_a_check(client, sitting, queue_kept):
+    client.force_login(ManagerFactory())
+    page_url = client.post(url("bookings", "import"), {"import_file": csv_upload(booking_rows(sitting, []))})[
+        "Location"
+    ]
+    client.force_login(ManagerFactory())
+
+    assert client.get(page_url).status_code == 404
+
+
+def test_a_check_the_worker_never_finished_is_reported_not_awaited_for_ever(client, sitting, queue_kept):
+    client.force_login(ManagerFactory())
+    page_url = client.post(url("bookings", "import"), {"import_file": csv_upload(booking_rows(sitting, []))})[
+        "Location"
+    ]
+
+    with time_machine.travel(timezone.now() + timedelta(minutes=15)):
+        response = client.get(page_url)
+
+    assert response.context["file_error"].startswith("The check of term.csv did not finish (is the worker running?)")
+    assert "data-import-progress" not in response.content.decode()
+    assert staged_files() == []
+
+
+def test_a_big_file_with_the_queue_down_is_a_form_error_and_nothing_is_kept(client, sitting, settings, monkeypatch):
+    settings.IMPORT_PREVIEW_INLINE_BYTES = 0
+    client.force_login(ManagerFactory())
+    with broken_redis.refusing() as down:
+        monkeypatch.setattr(Conf, "SYNC", False)
+        monkeypatch.setattr(Conf, "ORM", None)
+        monkeypatch.setattr(Conf, "REDIS", down)
+
+        response = preview(client, "bookings", csv_upload(booking_rows(sitting, StudentFactory.create_batch(1))))
+
+    [error] = response.context["form"].errors["import_file"]
+    assert error.startswith("term.csv could not be checked: the task queue is unreachable")
+    assert staged_files() == []
 
 
 # --- The confirm ------------------------------------------------------------------------------------

@@ -300,6 +300,121 @@ def test_a_tutor_allowed_to_change_acts_on_their_own_sessions_only(client):
     assert (own.status, theirs.status) == (SessionStatus.CLOSED, SessionStatus.OPEN)
 
 
+# --- Editing a session: all or nothing, through services.update_session -----------------------------
+
+
+def change_url(session: Session) -> str:
+    return reverse("admin:bookings_session_change", args=[session.pk])
+
+
+INLINE = {"bookings-TOTAL_FORMS": 0, "bookings-INITIAL_FORMS": 0}
+
+
+def as_posted(form) -> dict[str, object]:
+    """What the browser posts for ``form`` untouched: each widget's rendering of its initial value."""
+    data: dict[str, object] = {}
+    for field in form:
+        value, widget = field.value(), field.field.widget
+        if value is None:
+            continue
+        if hasattr(widget, "widgets"):  # split date and time
+            for index, (sub, part) in enumerate(zip(widget.widgets, widget.decompress(value), strict=True)):
+                data[f"{field.html_name}_{index}"] = sub.format_value(part)
+        else:
+            data[field.html_name] = value
+    return data
+
+
+def edit(client, session: Session, inline: bool = True, **changes):
+    """POST the session's change form as the page fills it, with ``changes`` typed in."""
+    data = as_posted(client.get(change_url(session)).context["adminform"].form)
+    data.update(changes)
+    if inline:
+        data.update(INLINE)
+    return client.post(change_url(session), data)
+
+
+def test_a_refused_status_saves_nothing_else_of_the_edit(operator_client):
+    session = SessionFactory(room="Room 1")
+    services.cancel_session(session)
+
+    response = edit(operator_client, session, room="Hall B", status=SessionStatus.OPEN)
+
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert "it cannot be reopened" in str(errors)
+    html = response.content.decode()
+    assert "it cannot be reopened" in html
+    assert "changed successfully" not in html
+    assert not any("changed successfully" in m for m in shown(response))
+    session.refresh_from_db()
+    assert (session.room, session.status) == ("Room 1", SessionStatus.CANCELLED)
+    assert not LogEntry.objects.filter(object_id=str(session.pk)).exists()
+
+
+def test_a_refused_capacity_saves_nothing_else_of_the_edit(operator_client):
+    session = SessionFactory(capacity=3, room="Room 1")
+    for _ in range(2):
+        services.book(session=session, student=StudentFactory())
+
+    response = edit(operator_client, session, room="Hall B", capacity=1, status=SessionStatus.CLOSED)
+
+    assert response.status_code == 200
+    assert "2 seats are booked" in str(response.context["adminform"].form.errors["capacity"])
+    session.refresh_from_db()
+    assert (session.room, session.capacity, session.status, session.seats_taken) == ("Room 1", 3, "open", 2)
+
+
+def test_an_edit_with_a_tampered_inline_saves_nothing(operator_client):
+    session = SessionFactory(room="Room 1")
+
+    response = edit(operator_client, session, inline=False, room="Hall B", status=SessionStatus.CLOSED)
+
+    assert response.status_code == 200
+    session.refresh_from_db()
+    assert (session.room, session.status) == ("Room 1", SessionStatus.OPEN)
+
+
+def test_an_accepted_edit_changes_room_capacity_and_status_together(operator_client):
+    session = SessionFactory(capacity=5, room="Room 1")
+    services.book(session=session, student=StudentFactory())
+
+    response = edit(operator_client, session, room="Hall B", capacity=2, status=SessionStatus.CLOSED)
+
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    session.refresh_from_db()
+    assert (session.room, session.capacity, session.status, session.seats_taken) == ("Hall B", 2, "closed", 1)
+    followed = operator_client.get(response["Location"])
+    assert any("changed successfully" in m for m in shown(followed))
+
+
+def test_the_add_form_creates_the_session_through_the_service(operator_client):
+    product = LessonFactory(duration_minutes=60, default_capacity=1)
+    tutor = TutorFactory()
+    starts = later(days=5)
+    data = {
+        "product": product.pk,
+        "tutor": tutor.pk,
+        "room": "Room 7",
+        "starts_at_0": timezone.localtime(starts).strftime("%d/%m/%Y"),
+        "starts_at_1": timezone.localtime(starts).strftime("%H:%M"),
+        "status": SessionStatus.OPEN,
+        **INLINE,
+    }
+    response = operator_client.post(reverse("admin:bookings_session_add"), data)
+
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    session = Session.objects.get()
+    assert (session.starts_at, session.ends_at, session.capacity) == (starts, starts + timedelta(hours=1), 1)
+    assert session.created_by.role == "operator"
+
+    again = operator_client.post(reverse("admin:bookings_session_add"), data)
+
+    assert again.status_code == 200
+    assert "already has a session" in str(again.context["adminform"].form.errors["starts_at"])
+    assert Session.objects.count() == 1
+
+
 # --- The list and the bookings inline --------------------------------------------------------------
 
 

@@ -17,7 +17,7 @@ from django.db import close_old_connections, connection
 from django.utils import timezone
 
 from bookings import services
-from bookings.errors import SessionFull
+from bookings.errors import BookingNotAllowed, SessionFull
 from bookings.models import SEAT_HOLDING, Booking, BookingEvent, BookingStatus, Payment, Session
 from tests.factories import SessionFactory, StudentFactory
 
@@ -154,3 +154,66 @@ def test_a_payment_racing_the_sweeper_for_a_seat_someone_else_took_flags_a_refun
         assert (booking.status == BookingStatus.CONFIRMED) or (
             booking.status == BookingStatus.CANCELLED and booking.needs_refund
         ), (booking.status, booking.needs_refund)
+
+
+# --- Money: never more than is owed ----------------------------------------------------------------
+
+
+def test_it_records_one_of_eight_cash_payments_posted_at_once():
+    """Eight desks take the full price at the same instant: the booking's row lock lets one through."""
+    booking = services.book(session=SessionFactory(capacity=5), student=StudentFactory())
+
+    results = run_in_threads([lambda: services.record_payment(booking, provider="cash", amount=booking.price)] * 8)
+
+    outcomes = Counter(type(r).__name__ for r in results)
+    assert outcomes == {"Payment": 1, "BookingNotAllowed": 7}, results
+    assert all("already paid" in r.message for r in results if isinstance(r, BookingNotAllowed))
+    assert list(Payment.objects.values_list("amount", flat=True)) == [booking.price]
+    booking.refresh_from_db()
+    assert (booking.status, booking.needs_refund) == (BookingStatus.CONFIRMED, False)
+    assert BookingEvent.objects.filter(booking=booking, action="payment.received").count() == 1
+
+
+def test_control_checking_what_is_owed_outside_the_lock_records_both():
+    """The same race with the check made before the lock: both desks see 350,000 owed, both record it."""
+    booking = services.book(session=SessionFactory(capacity=5), student=StudentFactory())
+    both_looked = threading.Barrier(2)
+
+    def naive_pay() -> Payment:
+        owed = booking.price - services.paid_total(booking)
+        both_looked.wait()  # the gap every real request has between its read and its write
+        if owed < booking.price:
+            raise BookingNotAllowed("already paid")
+        return Payment.objects.create(
+            booking=booking, provider="cash", amount=booking.price, currency=booking.currency, status="paid"
+        )
+
+    results = run_in_threads([naive_pay, naive_pay])
+
+    assert [type(r).__name__ for r in results] == ["Payment", "Payment"], "the unguarded version pays twice"
+    assert services.paid_total(booking) == 2 * booking.price
+
+
+def test_an_edit_lowering_the_capacity_while_students_book_never_leaves_more_seats_than_capacity():
+    """The edit judges the seats under the session's row lock: bookers land before it (and the edit
+    sees them) or after it (and find the smaller capacity)."""
+    session = SessionFactory(capacity=10, room="Room 1")
+    for _ in range(2):
+        services.book(session=session, student=StudentFactory())
+    students = [StudentFactory() for _ in range(8)]
+
+    def edit():
+        return services.update_session(session, capacity=4, room="Hall B")
+
+    results = run_in_threads([edit] + [lambda s=s: services.book(session=session, student=s) for s in students])
+
+    unexpected = [r for r in results if isinstance(r, Exception) and not isinstance(r, SessionFull | BookingNotAllowed)]
+    assert not unexpected, unexpected
+    session.refresh_from_db()
+    assert_seats_match_bookings()
+    if isinstance(results[0], Exception):  # more than 4 had booked by the time the edit took the lock
+        assert (session.capacity, session.room) == (10, "Room 1")
+        assert "seats are booked" in results[0].message
+    else:
+        assert (session.capacity, session.room) == (4, "Hall B")
+        assert session.seats_taken <= 4

@@ -117,13 +117,18 @@ def test_it_only_records_money_for_a_confirmed_booking(session, student):
 
 
 def test_it_returns_the_payment_when_the_same_transaction_arrives_twice_at_once(session, student):
-    """Both deliveries pass the "already recorded?" check; the second one's INSERT hits the unique index."""
+    """Both deliveries pass the "already recorded?" check; the second one's INSERT hits the unique index.
+
+    (The check is made under the booking's lock, so for one booking this needs a check that
+    answers stale; a part payment keeps the "more than is owed" refusal out of the way.)
+    """
     from unittest import mock
 
     from bookings.services import payments
 
     booking = services.book(session=session, student=student)
-    first = services.record_payment(booking, provider="click", amount=booking.price, provider_txn_id="dup-1")
+    half = booking.price / 2
+    first = services.record_payment(booking, provider="click", amount=half, provider_txn_id="dup-1")
     real = payments._already_recorded
     stale_answers = [None]  # the racing delivery looked before the other one committed
 
@@ -131,8 +136,71 @@ def test_it_returns_the_payment_when_the_same_transaction_arrives_twice_at_once(
         return stale_answers.pop() if stale_answers else real(*args)
 
     with mock.patch.object(payments, "_already_recorded", side_effect=racing):
-        again = services.record_payment(booking, provider="click", amount=booking.price, provider_txn_id="dup-1")
+        again = services.record_payment(booking, provider="click", amount=half, provider_txn_id="dup-1")
 
     assert again.pk == first.pk
     assert Payment.objects.filter(provider_txn_id="dup-1").count() == 1
+    assert services.paid_total(booking) == half
+    assert Booking.objects.get(pk=booking.pk).status == BookingStatus.PENDING
+
+
+def test_it_returns_a_replayed_transaction_of_a_paid_booking_rather_than_refusing_it(session, student):
+    """A provider repeating its callback for a booking it already paid gets its payment back, not an error."""
+    booking = services.book(session=session, student=student)
+    first = services.record_payment(booking, provider="payme", amount=booking.price, provider_txn_id="tx-9")
+
+    assert services.record_payment(booking, provider="payme", amount=booking.price, provider_txn_id="tx-9") == first
+    assert Payment.objects.count() == 1
+
+
+# --- Never more than is owed -----------------------------------------------------------------------
+
+
+def test_it_refuses_a_second_full_payment_and_records_one(session, student):
+    booking = services.book(session=session, student=student)
+    services.record_payment(booking, provider="cash", amount=booking.price)
+
+    with pytest.raises(BookingNotAllowed, match=rf"Booking {booking.reference} is already paid"):
+        services.record_payment(booking, provider="cash", amount=booking.price)
+
+    assert list(Payment.objects.values_list("amount", flat=True)) == [booking.price]
+    assert services.paid_total(booking) == booking.price
     assert Booking.objects.get(pk=booking.pk).status == BookingStatus.CONFIRMED
+    assert booking.events.filter(action="payment.received").count() == 1
+
+
+def test_it_refuses_more_than_what_is_still_owed_and_says_how_much_that_is(session, student):
+    booking = services.book(session=session, student=student)
+    services.record_payment(booking, provider="click", amount="100000")
+
+    with pytest.raises(BookingNotAllowed, match=r"only 250,000 UZS is still owed"):
+        services.record_payment(booking, provider="cash", amount=booking.price)
+
+    assert Payment.objects.count() == 1
+    assert services.amount_owed(booking) == Decimal("250000")
+    services.record_payment(booking, provider="cash", amount="250000")  # exactly what is owed is taken
+    assert services.amount_owed(booking) == 0
+    assert Booking.objects.get(pk=booking.pk).status == BookingStatus.CONFIRMED
+
+
+def test_it_counts_money_paid_before_a_reschedule_as_paid(session, student):
+    booking = services.book(session=session, student=student)
+    services.record_payment(booking, provider="cash", amount=booking.price)
+    later = SessionFactory(product=session.product, starts_at=session.starts_at + timedelta(days=1))
+    moved = services.reschedule(booking, to_session=later)
+
+    with pytest.raises(BookingNotAllowed, match="already paid"):
+        services.record_payment(moved, provider="cash", amount=moved.price)
+    assert Payment.objects.count() == 1
+
+
+def test_it_refuses_more_money_for_a_paid_booking_cancelled_since(session, student):
+    """Money for a cancelled booking that owes nothing would only be flagged for refund: it is refused."""
+    booking = services.book(session=session, student=student)
+    services.record_payment(booking, provider="click", amount=booking.price)
+    services.cancel(booking, reason=CancelReason.STAFF)
+
+    with pytest.raises(BookingNotAllowed, match="already paid"):
+        services.record_payment(booking, provider="cash", amount=booking.price)
+    assert Payment.objects.count() == 1
+    assert not Booking.objects.get(pk=booking.pk).needs_refund

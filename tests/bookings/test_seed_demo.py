@@ -8,10 +8,10 @@ import phonenumbers
 import pytest
 from django.apps import apps
 from django.contrib.auth import authenticate
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import transaction
 from django.db.models import Count, F, Q
-from django.test import override_settings
+from django.test import RequestFactory, override_settings
 from django.utils import timezone
 
 from backoffice.models import Role, User
@@ -34,10 +34,16 @@ pytestmark = pytest.mark.django_db
 LOGINS = {"manager": Role.MANAGER, "operator": Role.OPERATOR, "aziza": Role.TUTOR, "james": Role.TUTOR}
 
 
-def seed() -> str:
+def seed(*, flag: bool = True) -> str:
+    """Run seed_demo as `make run` does: the suite runs with DEBUG off, so it asks for the demo passwords."""
     out = StringIO()
-    call_command("seed_demo", stdout=out)
+    call_command("seed_demo", *(["--demo-passwords"] if flag else []), stdout=out)
     return out.getvalue()
+
+
+def login(username: str, password: str) -> User | None:
+    # With django-axes every authentication needs the request it comes from.
+    return authenticate(RequestFactory().post("/admin/login/"), username=username, password=password)
 
 
 def row_counts() -> dict[str, int]:
@@ -62,7 +68,7 @@ def seeded(django_db_setup, django_db_blocker) -> Iterator[str]:
 
 def test_it_creates_logins_that_authenticate_with_the_demo_password(seeded: str) -> None:
     for username, role in LOGINS.items():
-        user = authenticate(username=username, password="seatdesk-demo")
+        user = login(username, "seatdesk-demo")
         assert user is not None, username
         assert user.role == role
         assert user.is_staff and not user.is_superuser
@@ -145,7 +151,7 @@ def test_it_creates_nothing_new_when_run_again(seeded: str) -> None:
     output = seed()
     assert "Demo centre already loaded" in output
     assert row_counts() == before
-    assert authenticate(username="manager", password="seatdesk-demo") is not None
+    assert login("manager", "seatdesk-demo") is not None
 
 
 def test_it_restores_the_demo_password_when_run_again(seeded: str) -> None:
@@ -153,5 +159,46 @@ def test_it_restores_the_demo_password_when_run_again(seeded: str) -> None:
     operator.set_password("something-else")
     operator.save()
     seed()
-    assert authenticate(username="operator", password="seatdesk-demo") is not None
+    assert login("operator", "seatdesk-demo") is not None
     assert Product.objects.filter(code="IELTS-MOCK").count() == 1
+
+
+# --- Demo passwords only where asked for ------------------------------------------------------
+
+
+def test_it_refuses_to_touch_a_non_debug_database_unless_asked(seeded: str, settings) -> None:
+    settings.DEBUG = False
+    operator = User.objects.get(username="operator")
+    operator.set_password("the-operators-own-password")
+    operator.save()
+    before = row_counts()
+
+    with pytest.raises(CommandError) as refused:
+        call_command("seed_demo", stdout=StringIO())
+
+    message = str(refused.value)
+    assert "--demo-passwords" in message and "DEBUG" in message
+    assert row_counts() == before
+    assert login("operator", "the-operators-own-password") is not None
+    assert login("operator", "seatdesk-demo") is None
+
+
+def test_it_refuses_a_non_debug_database_without_the_demo_centre_too(settings) -> None:
+    settings.DEBUG = False
+    # The module's seeded centre may be there (its transaction spans the module): remove it here.
+    Product.objects.filter(code="IELTS-MOCK").update(code="REAL-MOCK")
+    before = row_counts()
+
+    with pytest.raises(CommandError, match="--demo-passwords"):
+        call_command("seed_demo", stdout=StringIO())
+
+    assert row_counts() == before
+    assert not Product.objects.filter(code="IELTS-MOCK").exists()
+
+
+def test_it_runs_on_a_debug_configuration_without_the_flag(seeded: str, settings) -> None:
+    settings.DEBUG = True
+    User.objects.filter(username="james").update(password="!")
+
+    assert "Demo centre already loaded" in seed(flag=False)
+    assert login("james", "seatdesk-demo") is not None

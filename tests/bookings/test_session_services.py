@@ -210,3 +210,102 @@ def test_it_refuses_a_number_of_weeks_out_of_range(session, weeks):
     with pytest.raises(BookingNotAllowed, match="1 to 26 weeks"):
         services.duplicate_session(session, weeks=weeks)
     assert Session.objects.count() == 1
+
+
+# --- Creating and editing a session: whole or not at all ------------------------------------------
+
+
+def test_update_session_applies_every_change_together(session):
+    services.book(session=session, student=StudentFactory())
+
+    services.update_session(session, room="Hall B", capacity=2, status=SessionStatus.CLOSED)
+
+    stored = Session.objects.get(pk=session.pk)
+    assert (stored.room, stored.capacity, stored.status, stored.seats_taken) == ("Hall B", 2, "closed", 1)
+    assert (session.room, session.capacity, session.status) == ("Hall B", 2, "closed")
+
+
+def test_update_session_refuses_a_status_change_and_saves_nothing_else(session):
+    services.cancel_session(session)
+
+    with pytest.raises(InvalidTransition, match="is cancelled: it cannot be reopened"):
+        services.update_session(session, room="Hall B", capacity=9, status=SessionStatus.OPEN)
+
+    stored = Session.objects.get(pk=session.pk)
+    assert (stored.room, stored.capacity, stored.status) == (session.room, 5, SessionStatus.CANCELLED)
+
+
+def test_update_session_never_reopens_a_session_that_has_ended(session):
+    services.close_session(session)
+    with time_machine.travel(session.ends_at + timedelta(minutes=1)):
+        with pytest.raises(BookingNotAllowed, match="has ended"):
+            services.update_session(session, room="Hall B", status=SessionStatus.OPEN)
+    assert Session.objects.get(pk=session.pk).room == session.room
+
+
+def test_update_session_refuses_a_capacity_below_the_seats_taken_on_its_field(session):
+    for _ in range(3):
+        services.book(session=session, student=StudentFactory())
+    stale = Session.objects.get(pk=session.pk)
+    services.book(session=session, student=StudentFactory())  # a fourth seat, after staff read the page
+
+    with pytest.raises(services.SessionChangeRefused, match="4 seats are booked") as refused:
+        services.update_session(stale, room="Hall B", capacity=3)
+
+    assert refused.value.field == "capacity"
+    assert Session.objects.get(pk=session.pk).room == session.room
+
+
+def test_update_session_keeps_the_time_and_tutor_of_a_booked_session(session):
+    services.book(session=session, student=StudentFactory())
+
+    with pytest.raises(services.SessionChangeRefused, match="reschedule them") as refused:
+        services.update_session(session, starts_at=session.starts_at + timedelta(hours=1), room="Hall B")
+
+    assert refused.value.field == "starts_at"
+    assert Session.objects.get(pk=session.pk).starts_at == session.starts_at
+
+
+def test_update_session_cancels_only_a_session_without_bookings(session):
+    services.book(session=session, student=StudentFactory())
+    with pytest.raises(services.SessionChangeRefused, match="still hold a seat"):
+        services.update_session(session, status=SessionStatus.CANCELLED)
+    empty = SessionFactory()
+    services.update_session(empty, status=SessionStatus.CANCELLED)
+    assert Session.objects.get(pk=empty.pk).status == SessionStatus.CANCELLED
+
+
+def test_update_session_fills_an_emptied_end_and_capacity_from_the_product():
+    session = SessionFactory(capacity=3)
+    later = session.starts_at + timedelta(days=1)
+
+    services.update_session(session, starts_at=later, ends_at=None, capacity=None)
+
+    stored = Session.objects.get(pk=session.pk)
+    product = session.product
+    assert (stored.starts_at, stored.ends_at) == (later, later + timedelta(minutes=product.duration_minutes))
+    assert stored.capacity == product.default_capacity
+
+
+def test_update_session_refuses_a_tutors_second_session_at_the_same_start():
+    tutor = TutorFactory()
+    first = SessionFactory(product=LessonFactory(), tutor=tutor)
+    second = SessionFactory(product=LessonFactory(), tutor=tutor, starts_at=first.starts_at + timedelta(days=1))
+
+    with pytest.raises(services.SessionChangeRefused, match="already has a session"):
+        services.update_session(second, starts_at=first.starts_at, ends_at=None)
+    assert Session.objects.get(pk=second.pk).starts_at == first.starts_at + timedelta(days=1)
+
+
+def test_create_session_takes_the_products_length_and_capacity_and_refuses_a_clash():
+    product, tutor = LessonFactory(duration_minutes=45, default_capacity=2), TutorFactory()
+    starts = timezone.now().replace(microsecond=0) + timedelta(days=2)
+
+    session = services.create_session(product=product, tutor=tutor, starts_at=starts, room="Room 3")
+
+    assert (session.ends_at, session.capacity, session.status) == (starts + timedelta(minutes=45), 2, "open")
+    with pytest.raises(services.SessionChangeRefused, match="already has a session"):
+        services.create_session(product=product, tutor=tutor, starts_at=starts)
+    with pytest.raises(services.SessionChangeRefused, match="end after it starts"):
+        services.create_session(product=product, starts_at=starts, ends_at=starts)
+    assert Session.objects.count() == 1

@@ -33,11 +33,18 @@ def layer(request, settings):
     if request.param == "memory":
         settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     else:
+        # The project's own Redis connection options (its socket timeouts above all), so a test here
+        # fails when they are wrong; a prefix of its own: nothing left over from elsewhere is heard.
+        configured = settings.CHANNEL_LAYERS["default"]
+        hosts = (
+            configured["CONFIG"]["hosts"]
+            if configured["BACKEND"] == "channels_redis.core.RedisChannelLayer"
+            else [os.environ.get("REDIS_URL", "")]
+        )
         settings.CHANNEL_LAYERS = {
             "default": {
                 "BACKEND": "channels_redis.core.RedisChannelLayer",
-                # A prefix of its own: nothing left over from another test or process is heard.
-                "CONFIG": {"hosts": [os.environ.get("REDIS_URL", "")], "prefix": f"test-{uuid.uuid4().hex[:8]}"},
+                "CONFIG": {"hosts": hosts, "prefix": f"test-{uuid.uuid4().hex[:8]}"},
             }
         }
     return request.param
@@ -153,6 +160,24 @@ async def test_it_leaves_its_groups_on_disconnect():
     await listener.disconnect()
 
 
+@pytest.mark.parametrize("layer", ["memory"], indirect=True)
+async def test_a_processs_staff_sockets_take_each_event_off_the_layer_once(layer):
+    """One layer membership per process and group (realtime/fanout.py): a staff event is received
+    once and written to every staff socket, not received once per socket (bench/ws_fanout.py)."""
+    sockets = [(await connected(await operator_factory()))[0] for _ in range(3)]
+    assert len(get_channel_layer().groups["staff"]) == 1
+    created = event(booking=1)
+    await send_to("staff", created)
+    assert [(await s.receive_json_from())["id"] for s in sockets] == [created["id"]] * 3
+
+    for s in sockets[:2]:
+        await s.disconnect()
+    await send_to("staff", event(booking=2))
+    assert (await sockets[2].receive_json_from())["data"] == {"booking": 2}  # the last one still hears
+    await sockets[2].disconnect()
+    assert "staff" not in get_channel_layer().groups  # the last socket out takes the membership along
+
+
 # --- Watching a session ---------------------------------------------------------------------------
 
 
@@ -264,10 +289,11 @@ async def test_replay_is_bounded_and_says_when_it_was_cut():
     await communicator.disconnect()
 
 
-async def test_a_bad_since_is_ignored():
+@pytest.mark.parametrize("since", ["yesterday", "-1", "99999999999999999999999"])  # the last: past bigint
+async def test_a_bad_since_is_ignored(since):
     operator = await operator_factory()
     await notify(operator)
-    communicator, hello = await connected(operator, "since=yesterday")
+    communicator, hello = await connected(operator, f"since={since}")
     assert hello["unread"] == 1
     assert await communicator.receive_nothing(timeout=0.1)
     await communicator.disconnect()
@@ -289,6 +315,10 @@ async def test_a_bad_since_is_ignored():
         ('{"action": "watch", "session": true}', "malformed"),
         ('{"action": "watch", "session": -1}', "malformed"),
         ('{"action": "mark_read", "id": null}', "malformed"),
+        ("[" * 2000 + "]" * 2000, "malformed"),  # under the size limit, past json's recursion limit
+        ('{"action": []}', "unknown_action"),  # not hashable: no lookup may fail on it
+        ('{"action": "watch", "session": 100000000000000000000000000000}', "malformed"),  # past bigint
+        ('{"action": "mark_read", "id": 9223372036854775808}', "malformed"),
     ],
 )
 async def test_malformed_frames_get_an_error_frame_and_the_socket_stays_open(frame, error):
@@ -308,11 +338,16 @@ async def test_binary_frames_are_refused():
     await communicator.disconnect()
 
 
-async def test_a_frame_over_the_limit_is_refused_and_the_socket_closed():
+async def test_a_frame_over_the_limit_is_refused_and_the_socket_closed_with_4413():
+    """4413, not 1009: daphne's WebSocket library accepts only 1000 and 3000-4999 from an
+    application, and failed the socket with 1011 instead (see test_live_daphne.py)."""
     communicator, _ = await connected(await operator_factory())
     await communicator.send_to(text_data=json.dumps({"action": "watch", "pad": "x" * MAX_FRAME_BYTES}))
     assert (await communicator.receive_json_from())["error"] == "too_big"
-    assert await communicator.receive_output() == {"type": "websocket.close", "code": 1009}
+    assert await communicator.receive_output() == {"type": "websocket.close", "code": 4413}
+    # Closed means closed: a staff event that follows is not sent on the closing socket.
+    await send_to("staff", event())
+    assert await communicator.receive_nothing(timeout=0.2)
 
 
 # --- Events from the services ---------------------------------------------------------------------
@@ -355,3 +390,30 @@ async def test_staff_hear_every_expiry_and_the_tutor_gets_a_notification_only_fo
     assert await database_sync_to_async(lambda: list(expired.values_list("recipient_id", flat=True)))() == [
         tutor.user_id
     ]
+
+
+# --- A socket left alone --------------------------------------------------------------------------
+
+IDLE_SECONDS = 15  # three times channels-redis's blocking read (brpop_timeout, 5 s)
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("layer", ["redis"], indirect=True)
+async def test_an_idle_socket_on_redis_still_hears_a_booking_made_afterwards(layer):
+    """redis-py's default socket timeout (5 s) once equalled channels-redis's BZPOPMIN wait (5 s):
+    every socket without traffic died with "Timeout reading" after ~5 s."""
+    operator = await operator_factory()
+    session = await database_sync_to_async(SessionFactory)()
+    communicator, _ = await connected(operator)
+    # Idle is the condition under test: nothing may arrive (no close, no error) for IDLE_SECONDS.
+    assert await communicator.receive_nothing(timeout=IDLE_SECONDS, interval=0.5)
+
+    def book():
+        booking = services.book(session=session, student=StudentFactory())
+        delivery.flush()
+        return booking
+
+    booking = await database_sync_to_async(book)()
+    created = await communicator.receive_json_from(timeout=5)
+    assert (created["type"], created["data"]["reference"]) == ("booking.created", booking.reference)
+    await communicator.disconnect()

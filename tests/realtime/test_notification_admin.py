@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from django.core.cache import cache
 from django.urls import reverse
 
 from realtime import inbox
@@ -13,13 +12,6 @@ from tests.factories import ManagerFactory, OperatorFactory, TutorFactory
 pytestmark = pytest.mark.django_db
 
 CHANGELIST = "admin:realtime_notification_changelist"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    cache.clear()  # unread counts are cached per user id, and ids repeat between tests
-    yield
-    cache.clear()
 
 
 def notify(user, title: str = "New booking") -> Notification:

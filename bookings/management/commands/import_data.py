@@ -49,6 +49,8 @@ class Command(BaseCommand):
         self.stdout.write(f"{report.total} rows — {counts}")
         for error in report.errors:
             self.stderr.write(f"line {error.line}: {error.message}")
+        if report.more_errors:  # the report keeps the first ERRORS_KEPT of them
+            self.stderr.write(f"… and {report.more_errors:,} more row errors.")
         if not report.ok:
             raise CommandError(report.summary)
         self.stdout.write(self.style.SUCCESS(report.summary))

@@ -15,7 +15,8 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.core.management.base import BaseCommand
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
@@ -550,9 +551,33 @@ class DemoCentre:
 
 
 class Command(BaseCommand):
-    help = "Load an idempotent demo centre: staff logins, products, tutors, a month of sessions and bookings."
+    help = (
+        "Load an idempotent demo centre: staff logins, products, tutors, a month of sessions and bookings. "
+        "Sets the staff logins manager, operator, aziza and james to the public demo password."
+    )
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument(
+            "--demo-passwords",
+            action="store_true",
+            help=(
+                "Run although DEBUG is off, setting the demo staff logins to the public demo password "
+                "(`make run` passes it). Only for a demo or development database."
+            ),
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        # The four staff logins get a password printed in the README: on a real centre's database that
+        # hands the back office to anyone (and a login named "manager" may be a real person's). DEBUG
+        # on says this is a developer's machine; otherwise the operator has to say so.
+        if not (settings.DEBUG or options["demo_passwords"]):
+            usernames = ", ".join(username for username, *_ in STAFF)
+            raise CommandError(
+                f"seed_demo sets the staff logins {usernames} to the public demo password and adds demo "
+                "students, sessions and bookings. DEBUG is off, so this may be a real database: nothing was "
+                "changed. If this is a demo or development database, run `manage.py seed_demo --demo-passwords` "
+                "(`make run` does), or set DEBUG=1."
+            )
         if Product.objects.filter(code="IELTS-MOCK").exists():
             with transaction.atomic():
                 ensure_staff()

@@ -8,7 +8,9 @@
  * - Keeps the bell's unread count (#sd-bell, data-unread) and updates every element carrying
  *   data-session-seats="<session id>" (seats-left figures on session pages and the dashboard),
  *   watching those sessions on the server so their seat changes arrive.
- * Anonymous (4401) and forbidden (4403) closes stop the reconnecting: logging in again reloads.
+ * Anonymous or logged out (4401) and forbidden (4403) closes stop the reconnecting: logging in
+ * again reloads. Any other close reconnects, 4000 too ("your access changed": a new role or
+ * password), and the server authorises the new socket afresh from the session cookie.
  */
 (function () {
   "use strict";

@@ -80,6 +80,20 @@ def test_row_errors_go_to_stderr_and_nothing_is_written(bad_file):
     assert ImportRecord.objects.get().status == ImportStatus.FAILED
 
 
+def test_it_lists_the_first_thousand_row_errors_and_counts_the_rest(tmp_path):
+    path = tmp_path / "many.csv"
+    path.write_bytes(csv_bytes([HEADER] + [["12ab", "", "", ""]] * 1005))
+    err = StringIO()
+
+    with pytest.raises(CommandError):
+        call_command("import_data", "students", str(path), stdout=StringIO(), stderr=err)
+
+    lines = err.getvalue().splitlines()
+    assert len(lines) == 1001
+    assert lines[0] == "line 2: “12ab” in phone is not a phone number."
+    assert lines[-1] == "… and 5 more row errors."
+
+
 def test_a_bad_file_or_user_is_an_error(tmp_path, good_file):
     empty = tmp_path / "empty.csv"
     empty.write_bytes(b"")

@@ -127,7 +127,7 @@ def test_a_file_over_the_row_limit_is_refused_whole(operator, settings):
     report = run_import("students", csv_bytes(rows), filename="big.csv", actor=operator, dry_run=False)
 
     assert report.file_error == (
-        "big.csv has more than 2 rows: split it into files of at most 2 rows "
+        "big.csv has more than 2 rows (blank rows count too): split it into files of at most 2 rows "
         "(one import must finish inside the worker's time limit)."
     )
     assert not User.objects.filter(role="student").exists()
