@@ -9,7 +9,7 @@ from bookings.models.bookings import (
 )
 from bookings.models.catalog import Product, ProductKind, Scoring
 from bookings.models.imports import ImportKind, ImportRecord, ImportStatus
-from bookings.models.payments import Payment, PaymentProvider, PaymentStatus
+from bookings.models.payments import Payment, PaymentLog, PaymentProvider, PaymentStatus
 from bookings.models.reminders import Reminder, ReminderChannel, ReminderStatus
 from bookings.models.results import FeedbackKind, FeedbackRequest, TestResult
 from bookings.models.sessions import Session, SessionSource, SessionStatus
@@ -38,6 +38,7 @@ __all__ = [
     "ImportRecord",
     "ImportStatus",
     "Payment",
+    "PaymentLog",
     "PaymentMethod",
     "PaymentProvider",
     "PaymentStatus",

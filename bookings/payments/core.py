@@ -1,0 +1,253 @@
+"""What the Click and Payme callbacks share: times, the booking a callback names, who may pay it,
+the caller's address, the body limit, and the log of every call.
+
+Nothing here knows a provider's field names or error codes; ``click.py`` and ``payme.py`` do.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest
+from django.utils import timezone
+
+from bookings.models import Booking, BookingStatus, CancelReason, PaymentLog, SessionStatus
+from bookings.selectors import amount_owed
+
+logger = logging.getLogger("bookings.payments")
+
+# Payme cancels a created transaction that was not performed within 12 hours of its own ``time``
+# (Merchant API, CreateTransaction: "43 200 000 milliseconds", then state -1 with reason 4).
+PAYME_TIMEOUT_MS = 43_200_000
+# Click documents no limit between Prepare and Complete: Complete follows within the minutes the
+# payer needs to confirm the card (an SMS code). An hour covers that many times over, is what
+# staff see as "stuck" (issue 15), and is short enough that a seat abandoned at Click's payment
+# page goes back on sale the same hour.
+CLICK_HOLD = timedelta(hours=1)
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+ONE_MS = timedelta(milliseconds=1)
+REDACTED = "[redacted]"
+# Keys whose values are never stored or logged: signatures, passwords, keys, the auth header.
+SECRET_KEYS = frozenset({"sign_string", "password", "key", "secret", "secret_key", "authorization"})
+LOG_TEXT_LIMIT = 2000
+
+
+def to_ms(moment: datetime) -> int:
+    """Milliseconds since the epoch, exactly (integer arithmetic: no float rounding)."""
+    return (moment - EPOCH) // ONE_MS
+
+
+def from_ms(ms: int) -> datetime:
+    return EPOCH + ms * ONE_MS
+
+
+def now_ms() -> int:
+    return to_ms(timezone.now())
+
+
+# --- The booking a callback names ------------------------------------------------------------------
+
+
+def clean_reference(value: Any) -> str | None:
+    """A booking reference as a callback may carry it, or None when it cannot be one.
+
+    Checked before the database sees it: a NUL byte or a megabyte of text is "not found", not a
+    database error. References are upper case (they are read out on the phone).
+    """
+    if not isinstance(value, str):
+        return None
+    reference = value.strip().upper()
+    limit = Booking._meta.get_field("reference").max_length
+    if not reference or len(reference) > limit or not reference.isalnum() or not reference.isascii():
+        return None
+    return reference
+
+
+def find_booking(reference: str | None) -> Booking | None:
+    """The booking, its row locked for the rest of the transaction (see bookings.services.online)."""
+    if reference is None:
+        return None
+    return (
+        Booking.objects.select_related("session__product", "session__tutor__user", "student")
+        .select_for_update(of=("self",))
+        .filter(reference=reference)
+        .first()
+    )
+
+
+def refusal(booking: Booking, *, starting: bool, owed: Decimal | None = None) -> str | None:
+    """Why ``booking`` cannot take money online now: ``"paid"`` (nothing is owed), ``"closed"``
+    (cancelled, or expired with its seat gone), or None when it can.
+
+    The late-payment rule decides what a payment for an expired booking does (re-book if a seat is
+    free, else keep the money and flag a refund: ``record_payment``); ``starting`` a payment for one
+    whose seat is already gone is refused, so nobody pays for a seat they cannot have. ``owed``:
+    ``amount_owed(booking)`` when the caller has read it already.
+    """
+    if (amount_owed(booking) if owed is None else owed) <= 0:
+        return "paid"
+    if booking.status != BookingStatus.CANCELLED:
+        return None
+    if booking.cancel_reason != CancelReason.EXPIRED:
+        return "closed"
+    if starting and not seat_free(booking):
+        return "closed"
+    return None
+
+
+def seat_free(booking: Booking) -> bool:
+    session = booking.session
+    return session.status == SessionStatus.OPEN and not session.has_started and session.seats_left > 0
+
+
+def delivered(booking: Booking) -> bool:
+    """The booking's service was given: its session started, or a result is recorded."""
+    return (
+        booking.status in (BookingStatus.COMPLETED, BookingStatus.NO_SHOW)
+        or booking.has_result
+        or booking.session.has_started
+    )
+
+
+def in_soums(tiyin: int) -> Decimal:
+    return Decimal(tiyin) / 100
+
+
+def in_tiyin(soums: Decimal) -> Decimal:
+    return soums * 100
+
+
+# --- The caller and the body -----------------------------------------------------------------------
+
+
+def client_address(request: HttpRequest) -> str:
+    """The caller's address: REMOTE_ADDR, or the header a proxy we run sets (PAYMENT_CLIENT_IP_HEADER).
+
+    Of an X-Forwarded-For list only the last address counts: the one our proxy appended. The ones
+    before it are whatever the caller sent.
+    """
+    header = settings.PAYMENT_CLIENT_IP_HEADER
+    if header:
+        value = request.META.get("HTTP_" + header.upper().replace("-", "_"), "")
+        return value.rsplit(",", 1)[-1].strip()
+    return request.META.get("REMOTE_ADDR", "")
+
+
+def address_allowed(address: str) -> bool:
+    allowed = tuple(settings.PAYMENT_ALLOWED_IPS)
+    if not allowed:
+        return True
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return any(ip in network for network in _networks(allowed))
+
+
+@lru_cache(maxsize=8)
+def _networks(allowed: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(network, strict=False) for network in allowed)
+
+
+def read_body(request: HttpRequest) -> bytes | None:
+    """The request body, or None when it is over ``PAYMENT_MAX_BODY_BYTES`` (not read past the limit)."""
+    limit = settings.PAYMENT_MAX_BODY_BYTES
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return None
+    if declared > limit:
+        return None
+    body = request.read(limit + 1)
+    return None if len(body) > limit else body
+
+
+# --- The log -----------------------------------------------------------------------------------------
+
+
+def redact(value: Any) -> Any:
+    """``value`` fit to store: secrets replaced, text cut short and free of NUL bytes (PostgreSQL
+    refuses them), numbers JSON can hold."""
+    if isinstance(value, dict):
+        return {
+            _text(str(key)): REDACTED if str(key).lower() in SECRET_KEYS else redact(item)
+            for key, item in list(value.items())[:100]
+        }
+    if isinstance(value, list):
+        return [redact(item) for item in value[:100]]
+    if isinstance(value, str):
+        return _text(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 10**30:
+        return str(value)[:LOG_TEXT_LIMIT]
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return _text(str(value))
+
+
+def _text(value: str) -> str:
+    return value.replace("\x00", "\ufffd")[:LOG_TEXT_LIMIT]
+
+
+def raw_text(body: bytes) -> dict[str, str]:
+    """A body that could not be read as the provider's format, for the log."""
+    return {"raw": _text(body.decode("utf-8", errors="replace"))}
+
+
+def log_call(
+    *,
+    provider: str,
+    action: str,
+    address: str,
+    request: Any,
+    response: dict[str, Any],
+    error: int | None,
+    payment_id: int | None = None,
+    reference: str = "",
+) -> None:
+    """One line in the process log and one PaymentLog row per call; a failure to log never fails the call."""
+    logger.info(
+        "%s %s from %s: booking %s, payment %s, answered %s",
+        provider,
+        action,
+        address or "?",
+        reference or "-",
+        payment_id or "-",
+        "ok" if error is None else error,
+    )
+    try:
+        PaymentLog.objects.create(
+            provider=provider,
+            action=_text(action)[:40],
+            payment_id=payment_id,
+            booking_reference=_text(reference)[:64],
+            remote_addr=_text(address)[:64],
+            request=redact(request),
+            response=redact(response),
+            error=error,
+        )
+    except Exception:
+        logger.exception("Could not store the log of a %s %s call", provider, action)
+
+
+@dataclass
+class Call:
+    """What one callback did, for the answer and the log."""
+
+    action: str
+    request: Any = None
+    reference: str = ""
+    payment_id: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)

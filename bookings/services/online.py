@@ -1,0 +1,411 @@
+"""Online payments and refunds: an attempt a provider starts, its end without money, money returned.
+
+A provider's transaction becomes a ``pending`` Payment when the provider first calls (Click
+Prepare, Payme CreateTransaction: ``start_online_payment``); ``record_payment`` with the same
+``provider_txn_id`` pays it, ``cancel_payment_attempt`` ends it without money. ``refund`` returns
+money of any paid payment, cash or online; sending the money back is the cashier's or the
+provider's part (a Click reversal, Payme's cabinet), recorded here.
+
+Every write locks the booking's row first, as ``record_payment`` does, so everything that moves
+money for one booking -- a provider's callback, its duplicate, a desk, a refund, the expiry sweep's
+SKIP LOCKED -- happens one at a time.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from functools import partial
+from typing import Any
+
+from django.conf import settings
+from django.core.mail import EmailMessage
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from bookings.errors import BookingNotAllowed, InvalidTransition
+from bookings.models import SEAT_HOLDING, Booking, BookingStatus, CancelReason, Payment, PaymentProvider, PaymentStatus
+from bookings.notify import SMSMessage, send_emails, send_sms
+from bookings.reports import bump_dashboard_version
+from bookings.selectors import RESCHEDULE_CHAIN_LIMIT, amount_owed, paid_total
+from bookings.services._common import fresh, log_event, publish_booking, publish_slot
+from bookings.services.transitions import _cancel
+from realtime.events import publish, staff_group
+
+logger = logging.getLogger(__name__)
+
+ONLINE_PROVIDERS = (PaymentProvider.CLICK, PaymentProvider.PAYME)
+PAYME_PERFORMED = 2  # Payme's state of a performed transaction (bookings.payments.payme)
+# The provider's own bookkeeping on a payment (see Payment); the only fields callers may set here.
+PROVIDER_FIELDS = frozenset(
+    {
+        "provider_state",
+        "provider_reason",
+        "provider_time",
+        "create_time",
+        "perform_time",
+        "cancel_time",
+        "click_paydoc_id",
+    }
+)
+
+
+def start_online_payment(
+    booking: Booking,
+    *,
+    provider: str,
+    amount: Decimal,
+    provider_txn_id: str,
+    holds_until: datetime,
+    actor: Any = None,
+    **provider_fields: Any,
+) -> Payment:
+    """Record a provider's new transaction for ``booking`` as a pending payment; nothing is paid yet.
+
+    Until ``holds_until`` the booking is not expired (the provider's own time limit: money may be
+    on its way). Starting the same transaction again returns the payment already started.
+    """
+    if provider not in ONLINE_PROVIDERS:
+        raise BookingNotAllowed(f"“{provider}” is not an online payment provider.")
+    if not provider_txn_id:
+        raise BookingNotAllowed("An online payment needs the provider's transaction id.")
+    amount = _positive(amount)
+    _check_fields(provider_fields)
+    with transaction.atomic():
+        current = fresh(booking, lock=True)
+        existing = Payment.objects.filter(provider=provider, provider_txn_id=provider_txn_id).first()
+        if existing is not None:
+            if existing.booking_id != current.pk:
+                raise BookingNotAllowed(f"{provider} transaction {provider_txn_id} belongs to another booking.")
+            return existing
+        payment = Payment.objects.create(
+            booking=current,
+            provider=provider,
+            amount=amount,
+            currency=current.currency,
+            status=PaymentStatus.PENDING,
+            provider_txn_id=provider_txn_id,
+            holds_until=holds_until,
+            created_at=timezone.now(),
+            **provider_fields,
+        )
+        log_event(
+            current,
+            "payment.started",
+            actor=actor,
+            payment=payment.pk,
+            provider=provider,
+            amount=str(amount),
+            holds_until=holds_until.isoformat(),
+        )
+    return payment
+
+
+def cancel_payment_attempt(
+    payment: Payment, *, failed: bool = False, note: str = "", actor: Any = None, **provider_fields: Any
+) -> Payment:
+    """End a pending online payment without money: ``cancelled``, or ``failed`` when the provider
+    reported an error. The booking is left as it was (a pending one waits for its own deadline)."""
+    _check_fields(provider_fields)
+    with transaction.atomic():
+        booking = fresh(payment.booking, lock=True)
+        current = Payment.objects.select_for_update().get(pk=payment.pk)
+        if current.status != PaymentStatus.PENDING:
+            raise InvalidTransition(
+                f"{current.get_provider_display()} transaction {current.provider_txn_id} is "
+                f"{current.get_status_display().lower()}: it cannot be cancelled."
+            )
+        current.status = PaymentStatus.FAILED if failed else PaymentStatus.CANCELLED
+        current.cancelled_at = timezone.now()
+        for name, value in provider_fields.items():
+            setattr(current, name, value)
+        current.save(update_fields=["status", "cancelled_at", *provider_fields])
+        log_event(
+            booking,
+            "payment.failed" if failed else "payment.cancelled",
+            actor=actor,
+            payment=current.pk,
+            provider=current.provider,
+            **({"note": note} if note else {}),
+        )
+    _copy(current, payment)
+    return current
+
+
+def set_provider_state(payment: Payment, **provider_fields: Any) -> Payment:
+    """Keep the provider's bookkeeping (its state, reason, the times it was answered with)."""
+    _check_fields(provider_fields)
+    Payment.objects.filter(pk=payment.pk).update(**provider_fields)
+    for name, value in provider_fields.items():
+        setattr(payment, name, value)
+    return payment
+
+
+def refund(payment: Payment, *, amount: Decimal | int | str | None = None, reason: str, actor: Any) -> Payment:
+    """Record money of a paid payment returned: all that is left of it (``amount=None``) or a part.
+
+    A refund that leaves nothing of the payment cancels its booking (the one now holding the seat,
+    after reschedules) if it still holds a seat: through the cancel transition, so the seat is
+    released and the history written. A partial refund leaves the booking as it is. A booking
+    flagged ``needs_refund`` is cleared once nothing paid is left on it. ``payment.refunded`` is
+    published after commit and the student is told (a notification, and an e-mail when they have
+    an address).
+    """
+    reason = (reason or "").strip()
+    if not reason:
+        raise BookingNotAllowed("Say why the money is returned.")
+    wanted = None if amount is None else _positive(amount)
+    with transaction.atomic():
+        own = fresh(payment.booking, lock=True)
+        holder = _holder(own)
+        current = Payment.objects.select_for_update().get(pk=payment.pk)
+        left = current.refundable
+        if left <= 0:
+            raise BookingNotAllowed(f"Nothing of this {current.get_provider_display()} payment is left to refund.")
+        if wanted is not None and wanted > left:
+            raise BookingNotAllowed(f"Only {left:,.2f} {current.currency} of this payment can be refunded.")
+        returned = left if wanted is None else wanted
+        _record_refund(current, returned)
+        full = current.refunded_amount == current.amount
+        log_event(
+            own,
+            "payment.refunded",
+            actor=actor,
+            payment=current.pk,
+            provider=current.provider,
+            amount=str(returned),
+            reason=reason,
+            full=full,
+        )
+        if full and holder.status in SEAT_HOLDING:
+            _cancel(holder, reason=CancelReason.STAFF, actor=actor, refund=current.pk)
+            publish_booking("booking.cancelled", holder, reason=CancelReason.STAFF, refund=current.pk)
+            publish_slot(holder.session_id)
+        if own.needs_refund and paid_total(own) == 0:
+            Booking.objects.filter(pk=own.pk).update(needs_refund=False, updated_at=timezone.now())
+            own.needs_refund = False
+        _publish_refund(current, own, holder=holder, returned=returned, reason=reason)
+        if own.student.email:
+            transaction.on_commit(partial(send_refund_email, current.pk, returned))
+    _copy(current, payment)
+    return current
+
+
+def request_payme_refund(payment: Payment, *, reason: str, actor: Any) -> Payment:
+    """Mark a performed Payme payment "refund requested": the money goes back only from Payme's side.
+
+    Payme's Merchant API has no refund call for the merchant: the merchant cancels the transaction
+    in the Payme Business cabinet, and Payme then calls CancelTransaction, which records the refund
+    (``refund`` through ``bookings.payments.payme``: state -2, the booking cancelled, its seat
+    released). Until then the payment shows as a refund due. Refused when that cancellation
+    would be refused (-31007: the session was held or a result recorded).
+    """
+    from bookings.payments.core import delivered  # the payments package imports the services
+
+    reason = (reason or "").strip()
+    if not reason:
+        raise BookingNotAllowed("Say why the money is returned.")
+    with transaction.atomic():
+        booking = fresh(payment.booking, lock=True)
+        current = Payment.objects.select_for_update().get(pk=payment.pk)
+        if current.provider != PaymentProvider.PAYME or current.provider_state != PAYME_PERFORMED:
+            raise BookingNotAllowed("Only a performed Payme transaction is refunded through Payme.")
+        if current.refund_pending:
+            raise BookingNotAllowed(f"A refund of this payment was already requested on {_when(current)}.")
+        if current.status != PaymentStatus.PAID or current.refunded_amount:
+            raise BookingNotAllowed("Nothing of this Payme payment is left to refund.")
+        if delivered(booking):
+            raise BookingNotAllowed(
+                f"Booking {booking.reference} was delivered (its session was held or a result recorded): "
+                "Payme's cancellation would be refused, so the money cannot go back through Payme."
+            )
+        current.refund_requested_at = timezone.now()
+        current.refund_requested_by = actor if getattr(actor, "pk", None) else None
+        current.save(update_fields=["refund_requested_at", "refund_requested_by"])
+        log_event(
+            booking,
+            "payment.refund_requested",
+            actor=actor,
+            payment=current.pk,
+            provider=current.provider,
+            amount=str(current.amount),
+            reason=reason,
+            transaction=current.provider_txn_id,
+        )
+        bump_dashboard_version()  # the dashboard's "refunds due"
+    _copy(current, payment)
+    return current
+
+
+def _when(payment: Payment) -> str:
+    return f"{timezone.localtime(payment.refund_requested_at):%d %b %Y %H:%M}"
+
+
+def send_payment_link(booking: Booking, *, actor: Any, sms: bool = True, email: bool = True) -> dict[str, str]:
+    """Send the booking's Click and Payme links to its student by SMS and/or e-mail; write it to the history.
+
+    Only for a pending booking that owes money. Sent outside any transaction (a slow SMS gateway
+    holds no lock); the history row says, per channel, where it went or why it did not. Returns
+    that outcome: ``{"sms": "", "email": "SMTPException: ..."}``, ``""`` meaning delivered.
+    """
+    from bookings.payments.links import payment_links  # the payments package imports the services
+
+    current = fresh(booking)
+    if current.status != BookingStatus.PENDING:
+        raise BookingNotAllowed(
+            f"Booking {current.reference} is {current.get_status_display().lower()}: "
+            "only a pending booking is paid by link."
+        )
+    owed = amount_owed(current)
+    if owed <= 0:
+        raise BookingNotAllowed(f"Booking {current.reference} has nothing left to pay.")
+    links = payment_links(current)
+    if not links:
+        raise BookingNotAllowed(
+            "Neither Click nor Payme is set up (CLICK_SERVICE_ID and CLICK_MERCHANT_ID, or PAYME_MERCHANT_ID)."
+        )
+    if not (sms or email):
+        raise BookingNotAllowed("Choose how to send the link: by SMS, by e-mail or both.")
+    student = current.student
+    channels = {"sms": sms and bool(student.phone), "email": email and bool(student.email)}
+    if not any(channels.values()):
+        wanted = " or ".join(what for what, on in (("phone number", sms), ("e-mail address", email)) if on)
+        raise BookingNotAllowed(f"{student} has no {wanted} to send the link to.")
+    text = _link_context(current, owed, links)
+    outcome: dict[str, str] = {}
+    if channels["sms"]:
+        outcome["sms"] = send_sms([(current.pk, SMSMessage(to=str(student.phone), body=_link_sms(text)))])[current.pk]
+    if channels["email"]:
+        message = EmailMessage(
+            subject=f"Pay for booking {current.reference}: {text['amount']}",
+            body=render_to_string("email/payment_link.txt", text),
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            to=[student.email],
+        )
+        outcome["email"] = send_emails([(current.pk, message)])[current.pk]
+    log_event(
+        current,
+        "payment.link_sent",
+        actor=actor,
+        amount=str(owed),
+        providers=", ".join(sorted(links)),
+        **{channel: _delivery(channel, student, error) for channel, error in outcome.items()},
+    )
+    return outcome
+
+
+def _link_context(booking: Booking, owed: Decimal, links: dict[str, str]) -> dict[str, str]:
+    deadline = booking.expires_at
+    return {
+        "name": booking.student.get_full_name() or booking.student.email or str(booking.student.phone),
+        "reference": booking.reference,
+        "product": booking.session.product.name,
+        "starts_at": f"{timezone.localtime(booking.session.starts_at):%a %d %b %Y, %H:%M}",
+        "amount": f"{owed:,.0f} {booking.currency}",
+        "deadline": f"{timezone.localtime(deadline):%a %d %b %H:%M}" if deadline else "",
+        "click": links.get(PaymentProvider.CLICK, ""),
+        "payme": links.get(PaymentProvider.PAYME, ""),
+    }
+
+
+def _link_sms(text: dict[str, str]) -> str:
+    parts = [f"Seatdesk: pay {text['amount']} for booking {text['reference']} ({text['product']})"]
+    if text["deadline"]:
+        parts[0] += f" by {text['deadline']}"
+    parts[0] += "."
+    if text["click"]:
+        parts.append(f"Click: {text['click']}")
+    if text["payme"]:
+        parts.append(f"Payme: {text['payme']}")
+    return " ".join(parts)
+
+
+def _delivery(channel: str, student: Any, error: str) -> str:
+    address = str(student.phone) if channel == "sms" else student.email
+    return f"sent to {address}" if not error else f"not sent to {address}: {error}"
+
+
+def _record_refund(payment: Payment, returned: Decimal) -> None:
+    payment.refunded_amount += returned
+    payment.status = PaymentStatus.REFUNDED
+    payment.cancelled_at = timezone.now()
+    payment.save(update_fields=["refunded_amount", "status", "cancelled_at"])
+
+
+def _holder(booking: Booking) -> Booking:
+    """The booking that holds the seat this money paid for: ``booking``, or where it was rescheduled to."""
+    current = booking
+    for _ in range(RESCHEDULE_CHAIN_LIMIT):
+        moved = Booking.objects.filter(rescheduled_from_id=current.pk).first()
+        if moved is None:
+            break
+        current = fresh(moved, lock=True)
+    return current
+
+
+def _publish_refund(payment: Payment, booking: Booking, *, holder: Booking, returned: Decimal, reason: str) -> None:
+    publish(
+        "payment.refunded",
+        {
+            "payment": payment.pk,
+            "booking": booking.pk,
+            "reference": booking.reference,
+            "provider": payment.provider,
+            "amount": str(returned),
+            "refunded_amount": str(payment.refunded_amount),
+            "currency": payment.currency,
+            "reason": reason,
+            "booking_status": holder.status,
+            "summary": f"{returned:,.0f} {payment.currency} refunded for {booking.reference}",
+        },
+        groups=[staff_group()],
+        recipients=[booking.student_id],
+    )
+    bump_dashboard_version()
+
+
+def send_refund_email(payment_id: int, returned: Decimal) -> None:
+    """After commit: tell the student their money is on its way back. A mail outage is logged only."""
+    payment = Payment.objects.select_related("booking__student", "booking__session__product").get(pk=payment_id)
+    booking, student = payment.booking, payment.booking.student
+    context = {
+        "name": student.get_full_name() or student.email,
+        "reference": booking.reference,
+        "product": booking.session.product.name,
+        "amount": f"{returned:,.0f} {payment.currency}",
+        "provider": payment.get_provider_display(),
+        "cancelled": booking.status == BookingStatus.CANCELLED,
+    }
+    message = EmailMessage(
+        subject=f"Booking {booking.reference}: {context['amount']} refunded",
+        body=render_to_string("email/payment_refunded.txt", context),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[student.email],
+    )
+    try:
+        message.send()
+    except Exception:
+        logger.exception("Could not send the refund e-mail for payment %s", payment_id)
+
+
+def _positive(amount: Any) -> Decimal:
+    try:
+        value = Decimal(str(amount))
+    except InvalidOperation as exc:
+        raise BookingNotAllowed(f"“{amount}” is not an amount of money.") from exc
+    if not value.is_finite() or value <= 0:
+        raise BookingNotAllowed("An amount of money must be positive.")
+    return value
+
+
+def _check_fields(fields: dict[str, Any]) -> None:
+    if unknown := set(fields) - PROVIDER_FIELDS:
+        raise TypeError(f"Not provider fields of a payment: {', '.join(sorted(unknown))}")
+
+
+def _copy(source: Payment, target: Payment) -> None:
+    if source is not target:
+        for field in source._meta.concrete_fields:
+            setattr(target, field.attname, getattr(source, field.attname))
