@@ -12,6 +12,7 @@ import os
 import platform
 import signal
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -256,3 +257,53 @@ def create_students(count: int) -> list[Any]:
         ),
         batch_size=2000,
     )
+
+
+def bench_product(**fields: Any) -> Any:
+    """The benchmarks' product: an IELTS mock at 350,000 UZS; ``fields`` override (capacity, window, price)."""
+    from decimal import Decimal
+
+    from bookings.models import Product, ProductKind, Scoring
+
+    values: dict[str, Any] = {
+        "code": "BENCH-MOCK",
+        "name": "IELTS mock (bench)",
+        "kind": ProductKind.EXAM,
+        "duration_minutes": 180,
+        "price": Decimal("350000"),
+        "scoring": Scoring.IELTS_BAND,
+    }
+    return Product.objects.create(**(values | fields))
+
+
+def log_in(user: Any) -> str:
+    """A login session as Django's ``login()`` writes it; returns the cookie header value."""
+    from importlib import import_module
+
+    from django.conf import settings
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+
+    store = import_module(settings.SESSION_ENGINE).SessionStore()
+    store[SESSION_KEY] = str(user.pk)
+    store[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    store[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    store.save()
+    return f"{settings.SESSION_COOKIE_NAME}={store.session_key}"
+
+
+def wait_until_listening(process: Any, port: int, log: str | Path, *, seconds: float = 60) -> None:
+    """Wait for a server ``process`` (a ``subprocess.Popen``) to accept connections on ``port``;
+    fail with the end of its ``log`` if it exits or is not listening within ``seconds``."""
+    import socket
+
+    deadline = time.monotonic() + seconds
+    while True:
+        if process.poll() is not None:
+            fail(f"the server exited: {Path(log).read_text(errors='replace')[-2000:]}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                fail(f"the server did not listen on port {port} within {seconds:.0f} s")
+            time.sleep(0.1)

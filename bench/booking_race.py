@@ -29,6 +29,7 @@ if __package__ in (None, ""):
 from bench._setup import (
     CpuMeter,
     Target,
+    bench_product,
     configure,
     create_students,
     environment,
@@ -119,18 +120,9 @@ def seed(*, threads: int, measured: int) -> tuple[Any, Any, Any, list[Any]]:
     """A priced mock exam (bookings stay pending, no tutor), three sessions and enough students."""
     from django.utils import timezone
 
-    from bookings.models import Product, ProductKind, Scoring, Session
+    from bookings.models import Session
 
-    product = Product.objects.create(
-        code="BENCH-MOCK",
-        name="IELTS mock (bench)",
-        kind=ProductKind.EXAM,
-        duration_minutes=180,
-        price=Decimal("350000"),
-        default_capacity=30,
-        payment_window_hours=24,
-        scoring=Scoring.IELTS_BAND,
-    )
+    product = bench_product(default_capacity=30, payment_window_hours=24)
     starts_at = timezone.now().replace(microsecond=0) + timedelta(days=7)
     per_session = threads * WARMUP_PER_THREAD + measured
     ours, raw, probe = Session.objects.bulk_create(

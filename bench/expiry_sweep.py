@@ -41,6 +41,7 @@ if __package__ in (None, ""):
 from bench._setup import (
     CpuMeter,
     Target,
+    bench_product,
     configure,
     create_students,
     environment,
@@ -120,18 +121,9 @@ WHERE s.id = e.session_id
 
 def seed_catalogue(now: datetime) -> Any:
     """A priced mock exam without a tutor, 1,000 future sittings of 120 seats, 10,000 students."""
-    from bookings.models import Product, ProductKind, Scoring, Session, SessionSource
+    from bookings.models import Session, SessionSource
 
-    product = Product.objects.create(
-        code="BENCH-MOCK",
-        name="IELTS mock (bench)",
-        kind=ProductKind.EXAM,
-        duration_minutes=180,
-        price=PRICE,
-        default_capacity=120,
-        payment_window_hours=24,
-        scoring=Scoring.IELTS_BAND,
-    )
+    product = bench_product(price=PRICE, default_capacity=120, payment_window_hours=24)
     first = now.replace(minute=0, second=0, microsecond=0) + timedelta(days=2)
     Session.objects.bulk_create(
         (

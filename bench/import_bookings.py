@@ -37,7 +37,17 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._setup import CpuMeter, Target, configure, environment, fail, report, settle, throwaway_database
+from bench._setup import (
+    CpuMeter,
+    Target,
+    bench_product,
+    configure,
+    environment,
+    fail,
+    report,
+    settle,
+    throwaway_database,
+)
 
 ROWS = 50_000
 STUDENTS = 10_000
@@ -55,18 +65,10 @@ def seed(rows: int) -> tuple[bytes, list[tuple[int, int]], Any]:
     from django.utils import timezone
 
     from backoffice.models import Role, User
-    from bookings.models import Product, ProductKind, Scoring, Session
+    from bookings.models import Session
 
     now = timezone.now()
-    product = Product.objects.create(
-        code="BENCH-MOCK",
-        name="IELTS mock (bench)",
-        kind=ProductKind.EXAM,
-        duration_minutes=180,
-        price=PRICE,
-        default_capacity=PER_SESSION,
-        scoring=Scoring.IELTS_BAND,
-    )
+    product = bench_product(price=PRICE, default_capacity=PER_SESSION)
     operator = User.objects.create(
         username="bench-operator", first_name="Bench", last_name="Operator", role=Role.OPERATOR
     )

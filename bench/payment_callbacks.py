@@ -58,6 +58,7 @@ from bench._setup import (
     PROJECT_ROOT,
     CpuMeter,
     Target,
+    bench_product,
     configure,
     create_students,
     environment,
@@ -66,6 +67,7 @@ from bench._setup import (
     report,
     settle,
     throwaway_database,
+    wait_until_listening,
 )
 
 CALLBACKS = 2000
@@ -261,18 +263,9 @@ def seed(count: int) -> list[tuple[int, str]]:
     from django.utils import timezone
 
     from bookings import services
-    from bookings.models import Product, ProductKind, Scoring, Session
+    from bookings.models import Session
 
-    product = Product.objects.create(
-        code="BENCH-MOCK",
-        name="IELTS mock (bench)",
-        kind=ProductKind.EXAM,
-        duration_minutes=180,
-        price=PRICE,
-        default_capacity=200,
-        payment_window_hours=24,
-        scoring=Scoring.IELTS_BAND,
-    )
+    product = bench_product(price=PRICE, default_capacity=200, payment_window_hours=24)
     starts_at = timezone.now().replace(microsecond=0) + timedelta(days=7)
     sessions = Session.objects.bulk_create(
         Session(
@@ -320,17 +313,7 @@ class Server:
             stdout=subprocess.DEVNULL,
             stderr=self.log,
         )
-        deadline = time.monotonic() + 60
-        while True:
-            if self.process.poll() is not None:
-                fail(f"daphne exited: {self.stderr()[-2000:]}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                if time.monotonic() > deadline:
-                    fail("daphne did not start within 60 s")
-                time.sleep(0.1)
+        wait_until_listening(self.process, self.port, self.log.name)
 
     def stderr(self) -> str:
         return Path(self.log.name).read_text(errors="replace")

@@ -17,14 +17,23 @@ import argparse
 import sys
 import time
 from datetime import timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._setup import CpuMeter, Target, configure, environment, fail, report, settle, throwaway_database
+from bench._setup import (
+    CpuMeter,
+    Target,
+    bench_product,
+    configure,
+    environment,
+    fail,
+    report,
+    settle,
+    throwaway_database,
+)
 
 REMINDERS = 10_000
 TARGET_RATIO = 10
@@ -39,24 +48,14 @@ def seed(count: int) -> list[int]:
     from bookings.models import (
         Booking,
         BookingStatus,
-        Product,
-        ProductKind,
         Reminder,
         ReminderChannel,
-        Scoring,
         Session,
         Tutor,
     )
 
     now = timezone.now()
-    product = Product.objects.create(
-        code="BENCH-MOCK",
-        name="IELTS mock (bench)",
-        kind=ProductKind.EXAM,
-        duration_minutes=180,
-        price=Decimal("350000"),
-        scoring=Scoring.IELTS_BAND,
-    )
+    product = bench_product()
     tutor_user = User.objects.create(username="bench-tutor", first_name="Bench", last_name="Tutor", role=Role.TUTOR)
     tutor = Tutor.objects.create(user=tutor_user, timezone="Europe/London")
     bookings_needed = -(-count // 3)

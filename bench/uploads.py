@@ -52,14 +52,25 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._setup import PROJECT_ROOT, Target, configure, environment, fail, psycopg_params, report, throwaway_database
+from bench._setup import (
+    PROJECT_ROOT,
+    Target,
+    bench_product,
+    configure,
+    environment,
+    fail,
+    log_in,
+    psycopg_params,
+    report,
+    throwaway_database,
+    wait_until_listening,
+)
 
 STUDENTS = 10_000
 SESSIONS = 2_000
@@ -83,17 +94,9 @@ def seed() -> tuple[list[str], list[str], str, str]:
     from django.utils import timezone
 
     from backoffice.models import Role, User
-    from bookings.models import Product, ProductKind, Scoring, Session
+    from bookings.models import Session
 
-    product = Product.objects.create(
-        code="BENCH-MOCK",
-        name="IELTS mock (bench)",
-        kind=ProductKind.EXAM,
-        duration_minutes=180,
-        price=Decimal("350000"),
-        default_capacity=60,
-        scoring=Scoring.IELTS_BAND,
-    )
+    product = bench_product(default_capacity=60)
     now = timezone.now()
     User.objects.bulk_create(
         (
@@ -128,21 +131,6 @@ def seed() -> tuple[list[str], list[str], str, str]:
         managers.append(log_in(user))
     emails = [f"student.{n}@bench.example.uz" for n in range(STUDENTS)]
     return emails, [f"{timezone.localtime(s):%Y-%m-%d %H:%M}" for s in starts], managers[0], managers[1]
-
-
-def log_in(user: Any) -> str:
-    """A login session as Django's ``login()`` writes it; returns the cookie header value."""
-    from importlib import import_module
-
-    from django.conf import settings
-    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-
-    store = import_module(settings.SESSION_ENGINE).SessionStore()
-    store[SESSION_KEY] = str(user.pk)
-    store[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-    store[HASH_SESSION_KEY] = user.get_session_auth_hash()
-    store.save()
-    return f"{settings.SESSION_COOKIE_NAME}={store.session_key}"
 
 
 # --- The files -------------------------------------------------------------------------------------------
@@ -419,17 +407,7 @@ class Server:
                 stderr=self.log,
                 start_new_session=True,  # its workers are its children: stopped together
             )
-        deadline = time.monotonic() + 60
-        while True:
-            if self.daphne.poll() is not None:
-                fail(f"daphne exited: {Path(self.log.name).read_text(errors='replace')[-2000:]}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                if time.monotonic() > deadline:
-                    fail("daphne did not start within 60 s")
-                time.sleep(0.1)
+        wait_until_listening(self.daphne, self.port, self.log.name)
 
     def stop(self) -> None:
         for process in (self.daphne, self.cluster):

@@ -52,7 +52,18 @@ from urllib.parse import urlsplit, urlunsplit
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._setup import PROJECT_ROOT, Target, configure, environment, fail, psycopg_params, report, throwaway_database
+from bench._setup import (
+    PROJECT_ROOT,
+    Target,
+    configure,
+    environment,
+    fail,
+    log_in,
+    psycopg_params,
+    report,
+    throwaway_database,
+    wait_until_listening,
+)
 
 SOCKETS = 500
 RATE = 5.0  # bookings per second
@@ -157,21 +168,6 @@ def seed(*, staff: int, tutors: int, students: int) -> tuple[list[Person], list[
     return staff_people, tutor_people, create_students(students)
 
 
-def log_in(user: Any) -> str:
-    """A login session as Django's ``login()`` writes it; returns the cookie header value."""
-    from importlib import import_module
-
-    from django.conf import settings
-    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-
-    store = import_module(settings.SESSION_ENGINE).SessionStore()
-    store[SESSION_KEY] = str(user.pk)
-    store[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-    store[HASH_SESSION_KEY] = user.get_session_auth_hash()
-    store.save()
-    return f"{settings.SESSION_COOKIE_NAME}={store.session_key}"
-
-
 # --- daphne -----------------------------------------------------------------------------------
 
 
@@ -221,22 +217,7 @@ class Daphne:
             stdout=subprocess.DEVNULL,
             stderr=self.log,
         )
-        self._wait_listening()
-
-    def _wait_listening(self) -> None:
-        import socket
-
-        deadline = time.monotonic() + 60
-        while True:
-            if self.process.poll() is not None:
-                fail(f"daphne exited: {self.stderr()[-2000:]}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                if time.monotonic() > deadline:
-                    fail("daphne did not start within 60 s")
-                time.sleep(0.1)
+        wait_until_listening(self.process, self.port, self.log.name)
 
     def cpu_seconds(self) -> float:
         """User + system CPU of the daphne process so far (Linux /proc)."""
