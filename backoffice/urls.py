@@ -13,3 +13,8 @@ urlpatterns = [
     # Click and Payme call these (bookings.payments); README "Payments" lists the URLs to give them.
     path("payments/", include("bookings.payments.urls")),
 ]
+
+# The back office's own 403, 404 and 500 pages (JSON under /api/): backoffice.error_pages.
+handler403 = "backoffice.error_pages.forbidden"
+handler404 = "backoffice.error_pages.not_found"
+handler500 = "backoffice.error_pages.server_error"
