@@ -33,6 +33,7 @@ from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationFo
 from unfold.widgets import UnfoldAdminSelectWidget
 
 from backoffice.admin_lists import SafeChangeListMixin
+from backoffice.contacts import UniqueContactMixin
 from backoffice.models import STAFF_ROLES, Role, Staff, Student, User
 from backoffice.task_schedules import TASK_PATHS, schedule_errors
 from bookings.admin.base import BOOKING_STATUS_COLOURS, ReadOnlyInline
@@ -48,7 +49,7 @@ def manages_staff(user: Any) -> bool:
     return user.is_superuser or getattr(user, "role", None) == Role.MANAGER
 
 
-class UserAddForm(UserCreationForm):
+class UserAddForm(UniqueContactMixin, UserCreationForm):
     """Students are added by phone or e-mail; the login name is only needed for staff."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -77,10 +78,14 @@ class StudentAddForm(UserAddForm):
         self.cleaned_data["set_usable_password"] = False  # save() then sets an unusable password
 
 
-class StudentChangeForm(forms.ModelForm):
+class StudentChangeForm(UniqueContactMixin, forms.ModelForm):
     class Meta:
         model = Student
         fields = ("first_name", "last_name", "phone", "email", "is_active")
+
+
+class UserForm(UniqueContactMixin, UserChangeForm):
+    pass
 
 
 class UserPermissionsMixin:
@@ -111,7 +116,7 @@ class UserPermissionsMixin:
 
 @admin.register(User)
 class UserAdmin(BaseUserAdmin, UserPermissionsMixin, ModelAdmin):
-    form = UserChangeForm
+    form = UserForm
     add_form = UserAddForm
     change_password_form = AdminPasswordChangeForm
 

@@ -22,7 +22,10 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from bookings.admin.base import money, sees_own_only
+from bookings.models import SessionStatus
 from bookings.reports import Figures, PaymentFigures, Ratio, dashboard_figures, local_midnight, payment_figures
+from bookings.selectors import seats_before_start
+from bookings.templatetags.seats import seats_html
 
 PRIMARY = "var(--color-primary-600)"
 PRIMARY_LIGHT = "var(--color-primary-300)"
@@ -121,7 +124,7 @@ def cards(figures: Figures, links: Links, *, show_revenue: bool) -> list[Card]:
         ),
         Card(
             "Seats filled today",
-            f"{figures.seats_today.part:,} / {figures.seats_today.whole:,}",
+            f"{figures.seats_today.part:,} of {figures.seats_today.whole:,}",
             f"{percent(figures.seats_today)} of today's seats",
             "event_seat",
             links.changelist("session", **LIVE, **day_params("starts_at", today)),
@@ -286,8 +289,8 @@ def fill_chart(figures: Figures) -> dict[str, Any]:
 
 
 def next_sessions_table(figures: Figures, links: Links) -> dict[str, Any]:
-    """Rows for unfold's table component; the seats-left element carries ``data-session-seats`` so
-    the realtime client can update it from ``slot.updated`` events."""
+    """Rows for unfold's table component. The sessions are open and still to start; their seats
+    figure (``seats_html``) is the one the realtime client updates from ``slot.updated``."""
     rows = []
     for session in figures.next_sessions:
         href = links.session(session.id)
@@ -298,12 +301,12 @@ def next_sessions_table(figures: Figures, links: Links) -> dict[str, Any]:
                 label or session.label,
                 session.tutor or "—",
                 session.room or "—",
-                format_html(
-                    '<span class="font-semibold" data-session-seats="{}">{}</span> of {}',
+                seats_html(
                     session.id,
-                    session.seats_left,
-                    session.capacity,
+                    seats_before_start(
+                        status=SessionStatus.OPEN, capacity=session.capacity, seats_taken=session.seats_taken
+                    ),
                 ),
             ]
         )
-    return {"headers": ["Starts", "Session", "Tutor", "Room", "Seats left"], "rows": rows}
+    return {"headers": ["Starts", "Session", "Tutor", "Room", "Seats"], "rows": rows}

@@ -26,6 +26,8 @@ from django.utils.text import Truncator
 from bookings.admin.base import BOOKING_STATUS_COLOURS, SESSION_STATUS_COLOURS
 from bookings.calendar_feed import calendar_url
 from bookings.models import SEAT_HOLDING, Booking, FeedbackRequest, Session, SessionStatus, Tutor
+from bookings.selectors import with_seat_counts
+from bookings.templatetags.seats import session_seats_html
 from realtime import inbox
 
 WEEK_DAYS = 7
@@ -74,7 +76,7 @@ def workspace_context(request: HttpRequest) -> dict[str, Any]:
     tutor = _tutor_with_counts(request.user, now)
     return {
         "title": "My workspace",
-        "tutor_workspace": _workspace(tutor, now) if tutor is not None else None,
+        "tutor_workspace": _workspace(tutor, now, request) if tutor is not None else None,
     }
 
 
@@ -103,7 +105,7 @@ def _tutor_with_counts(user: Any, now: datetime) -> Tutor | None:
     )
 
 
-def _workspace(tutor: Tutor, now: datetime) -> Workspace:
+def _workspace(tutor: Tutor, now: datetime, request: HttpRequest) -> Workspace:
     tz = tutor.tzinfo
     centre = timezone.get_default_timezone()
     today = now.astimezone(tz).date()
@@ -111,7 +113,7 @@ def _workspace(tutor: Tutor, now: datetime) -> Workspace:
     day_start = datetime.combine(today, time.min, tzinfo=tz)
     week_end = datetime.combine(today + timedelta(days=WEEK_DAYS + 1), time.min, tzinfo=tz)
     sessions = list(
-        Session.objects.filter(tutor=tutor, starts_at__gte=day_start, starts_at__lt=week_end)
+        with_seat_counts(Session.objects.filter(tutor=tutor, starts_at__gte=day_start, starts_at__lt=week_end))
         .exclude(status=SessionStatus.CANCELLED)
         .select_related("product")
         .order_by("starts_at", "pk")[:SESSION_LIMIT]
@@ -135,8 +137,8 @@ def _workspace(tutor: Tutor, now: datetime) -> Workspace:
         today=today,
         timezone_name=tutor.timezone,
         centre_timezone_name=str(centre),
-        today_sessions=_session_table(todays, tz, centre, with_day=False),
-        week_sessions=_session_table(coming, tz, centre, with_day=True),
+        today_sessions=_session_table(todays, tz, centre, now, with_day=False),
+        week_sessions=_session_table(coming, tz, centre, now, with_day=True),
         bookings=_booking_table(bookings, tz, centre),
         bookings_total=tutor.bookings_total,
         bookings_link=reverse("admin:bookings_booking_changelist") + "?status__in=pending,confirmed",
@@ -145,7 +147,7 @@ def _workspace(tutor: Tutor, now: datetime) -> Workspace:
         feedback_link=reverse("admin:bookings_feedbackrequest_changelist") + "?completed__exact=0",
         unread=inbox.unread_count(tutor.user_id),
         notifications_link=f"{notifications}?read__exact=0&recipient__id__exact={tutor.user_id}",
-        calendar_url=calendar_url(tutor),
+        calendar_url=calendar_url(tutor, request),
     )
 
 
@@ -174,17 +176,15 @@ def _link(url: str, text: str) -> SafeString:
     return format_html('<a href="{}" class="font-medium text-primary-600 dark:text-primary-500">{}</a>', url, text)
 
 
-def _session_table(sessions: list[Session], tz: tzinfo, centre: tzinfo, *, with_day: bool) -> Table:
+def _session_table(sessions: list[Session], tz: tzinfo, centre: tzinfo, now: datetime, *, with_day: bool) -> Table:
     bookings = reverse("admin:bookings_booking_changelist")
     rows = [
         [
             _when(s.starts_at, s.ends_at, tz, centre, with_day=with_day),
             s.product.name,
             s.room or "—",
-            # The realtime client finds seat counts by this attribute and updates them live.
-            format_html(
-                '<span data-session-seats="{}" data-seats-format="taken">{}/{}</span>', s.pk, s.seats_taken, s.capacity
-            ),
+            # The one seats notation; the realtime client updates it live (earlier today: attendance).
+            session_seats_html(s, now=now),
             _label(s.get_status_display(), SESSION_STATUS_COLOURS.get(s.status)),
             format_html(
                 '<span class="flex gap-3 whitespace-nowrap">{} {}</span>',

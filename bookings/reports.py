@@ -18,12 +18,12 @@ from decimal import Decimal
 
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import Count, DecimalField, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models import Count, DecimalField, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from bookings.models import Booking, BookingStatus, Payment, PaymentProvider, PaymentStatus, Session, SessionStatus
-from bookings.selectors import MONEY_TAKEN, net_paid
+from bookings.selectors import MONEY_TAKEN, paid_amount_expression
 
 CACHE_TTL = 60  # seconds; a change that publishes no booking or slot event shows within this
 VERSION_KEY = "dashboard:version"
@@ -274,17 +274,10 @@ def _finished_bookings(today_start: datetime, now: datetime) -> tuple[int, Ratio
 
 def _pending(now: datetime) -> tuple[int, Decimal, int]:
     """Pending bookings: how many, the money still due on them, how many expire within the hour."""
-    paid = (
-        Payment.objects.filter(booking=OuterRef("pk"), status__in=MONEY_TAKEN)
-        .order_by()
-        .values("booking")
-        .annotate(total=net_paid())
-        .values("total")
-    )
     row = Booking.objects.filter(status=BookingStatus.PENDING).aggregate(
         count=Count("pk"),
         price=Coalesce(Sum("price"), Value(ZERO), output_field=MONEY),
-        paid=Coalesce(Sum(Coalesce(Subquery(paid, output_field=MONEY), Value(ZERO))), Value(ZERO), output_field=MONEY),
+        paid=Coalesce(Sum(paid_amount_expression()), Value(ZERO), output_field=MONEY),
         expiring=Count("pk", filter=Q(expires_at__lte=now + EXPIRING_WITHIN)),
     )
     return row["count"], max(row["price"] - row["paid"], ZERO), row["expiring"]

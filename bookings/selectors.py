@@ -8,13 +8,17 @@ join to bookings for one figure would otherwise multiply the rows another figure
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django.db.models import (
     Avg,
+    Case,
+    CharField,
     Count,
+    DecimalField,
+    Exists,
     F,
     Func,
     IntegerField,
@@ -24,19 +28,40 @@ from django.db.models import (
     QuerySet,
     Subquery,
     Sum,
+    TextChoices,
     Value,
+    When,
 )
 from django.db.models.functions import Coalesce, Round
 from django.utils import timezone
 
 from backoffice.models import User
-from bookings.models import Booking, BookingStatus, FeedbackRequest, Payment, PaymentStatus, TestResult
+from bookings.models import (
+    SEAT_HOLDING,
+    Booking,
+    BookingStatus,
+    FeedbackRequest,
+    Payment,
+    PaymentStatus,
+    Session,
+    SessionStatus,
+    TestResult,
+    Tutor,
+)
 
 ONE_DECIMAL = Decimal("0.1")
 # Payments whose money was taken: a refunded one counts for what was not returned.
 MONEY_TAKEN = (PaymentStatus.PAID, PaymentStatus.REFUNDED)
-# Reschedules followed back from a booking to find the money paid before it was moved.
-RESCHEDULE_CHAIN_LIMIT = 50
+MONEY = DecimalField(max_digits=12, decimal_places=2)
+
+
+# --- Money: what a booking has paid, owes, and its payment state -------------------------------------
+#
+# One definition of "paid", used by the services (``record_payment`` takes no more than is owed,
+# ``refund`` no more than was paid), the payment callbacks, the admin list and page, the exports,
+# the dashboard and the API. A payment belongs to one booking at a time: a reschedule moves the
+# payments to the new booking (``bookings.services.payments.move_payments``), so a booking's paid
+# amount is over its own payments only, and one payment is never counted for two bookings.
 
 
 def net_paid() -> Sum:
@@ -44,27 +69,63 @@ def net_paid() -> Sum:
     return Sum(F("amount") - F("refunded_amount"))
 
 
-def paid_total(booking: Booking) -> Decimal:
-    """Money paid for this booking and the bookings it was rescheduled from, less what was refunded.
+def paid_amount_expression() -> Coalesce:
+    """``paid_total`` of the outer row (a booking) as a correlated subquery: 0 when nothing was paid."""
+    paid = (
+        Payment.objects.filter(booking=OuterRef("pk"), status__in=MONEY_TAKEN)
+        .order_by()
+        .values("booking")
+        .annotate(total=net_paid())
+        .values("total")
+    )
+    return Coalesce(Subquery(paid), Value(Decimal(0)), output_field=MONEY)
 
-    The one definition of "paid": the services decide on it (``record_payment`` takes no more than
-    is owed, ``refund`` no more than was paid), the admin and the payment providers show it.
-    """
-    ids = [booking.pk]
-    previous = booking.rescheduled_from_id
-    while previous is not None and len(ids) < RESCHEDULE_CHAIN_LIMIT:
-        ids.append(previous)
-        previous = Booking.objects.filter(pk=previous).values_list("rescheduled_from_id", flat=True).first()
-    total = Payment.objects.filter(booking_id__in=ids, status__in=MONEY_TAKEN).aggregate(total=net_paid())["total"]
+
+def with_paid_amount(bookings: QuerySet[Booking]) -> QuerySet[Booking]:
+    """``bookings`` annotated with ``paid_amount`` (``paid_total`` of each): still one query, the
+    subquery answered per row fetched by the (booking, status) index of payments."""
+    return bookings.annotate(paid_amount=paid_amount_expression())
+
+
+def paid_total(booking: Booking) -> Decimal:
+    """Money paid for this booking less what was refunded, over its own payments; one query."""
+    total = Payment.objects.filter(booking=booking, status__in=MONEY_TAKEN).aggregate(total=net_paid())["total"]
     return total or Decimal(0)
 
 
-def amount_owed(booking: Booking) -> Decimal:
+def amount_owed(booking: Booking, *, paid: Decimal | None = None) -> Decimal:
     """What the booking still owes: its price less the money already paid for it (never below 0).
 
-    This is the amount a payment callback must carry (Click in soums, Payme in tiyin).
+    This is the amount a payment callback must carry (Click in soums, Payme in tiyin). ``paid``:
+    the booking's ``paid_total`` when the caller has it already (``with_paid_amount``).
     """
-    return max(booking.price - paid_total(booking), Decimal(0))
+    return max(booking.price - (paid_total(booking) if paid is None else paid), Decimal(0))
+
+
+class PaymentState(TextChoices):
+    """What a booking's money amounts to, as the admin list, the exports and the API show it."""
+
+    PAID = "paid", "paid"
+    PART = "part", "part-paid"
+    REFUND = "refund", "refund due"
+    FREE = "free", "free"
+    UNPAID = "unpaid", "unpaid"
+
+
+def payment_state(booking: Booking, paid: Decimal) -> PaymentState:
+    """The state of ``booking`` having been paid ``paid`` (its ``paid_total`` or ``paid_amount``).
+
+    Money kept on a booking that lost its seat (``needs_refund``) is "refund due" whatever the sum.
+    """
+    if booking.needs_refund:
+        return PaymentState.REFUND
+    if booking.price <= 0:
+        return PaymentState.FREE
+    if paid >= booking.price:
+        return PaymentState.PAID
+    if paid > 0:
+        return PaymentState.PART
+    return PaymentState.UNPAID
 
 
 def stuck_payments(*, now: datetime | None = None) -> Q:
@@ -211,4 +272,210 @@ def feedback_stats(student: User) -> FeedbackStats:
         total=row["submissions"],
         completed=row["done"],
         average_score=one_decimal(row["average"]),
+    )
+
+
+# --- Seats: how a session's seats are written, on every page, in the feed and in slot.updated ----
+#
+# One notation everywhere. Before the start: seats left of capacity ("12 of 30 left"), or a word
+# ("full", "closed", "cancelled"). From the start nobody can book, so the figure turns to
+# attendance: completed of the bookings that held a seat ("8 of 12 attended"), or "no bookings".
+# A completed or missed booking no longer holds its seat, so ``seats_taken`` alone would show an
+# attended session as empty: ``with_seat_counts`` counts them for a list in the same query.
+
+
+@dataclass(frozen=True)
+class Seats:
+    text: str
+    kind: str  # "seats" (before the start, what slot.updated describes) or "attendance"
+
+
+SEATS_BEFORE_START = "seats"
+SEATS_ATTENDANCE = "attendance"
+
+
+def seats_before_start(*, status: str, capacity: int, seats_taken: int) -> Seats:
+    """The seats of a session that has not started (or is cancelled)."""
+    if status == SessionStatus.CANCELLED:
+        return Seats("cancelled", SEATS_BEFORE_START)
+    if status == SessionStatus.CLOSED:
+        return Seats("closed", SEATS_BEFORE_START)
+    left = max(capacity - seats_taken, 0)
+    return Seats(f"{left} of {capacity} left" if left else "full", SEATS_BEFORE_START)
+
+
+def seats_text(*, status: str, capacity: int, seats_taken: int) -> str:
+    """``seats_before_start`` in words: what ``slot.updated`` carries as ``seats_text``."""
+    return seats_before_start(status=status, capacity=capacity, seats_taken=seats_taken).text
+
+
+def attendance_text(*, attended: int, booked: int) -> str:
+    """A started session: completed bookings of those that held a seat (pending, confirmed,
+    completed, no-show)."""
+    return f"{attended} of {booked} attended" if booked else "no bookings"
+
+
+def _count_bookings(status: str) -> Coalesce:
+    per_session = (
+        Booking.objects.filter(session=OuterRef("pk"), status=status)
+        .order_by()
+        .values("session")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Coalesce(Subquery(per_session), Value(0), output_field=IntegerField())
+
+
+def with_seat_counts(sessions: QuerySet[Session]) -> QuerySet[Session]:
+    """``sessions`` annotated with ``seats_attended`` (completed bookings) and ``seats_missed``
+    (no-shows): correlated subqueries on the (session, status) index, evaluated only for the rows
+    fetched, so a page of sessions is still one query and a count ignores them."""
+    return sessions.annotate(
+        seats_attended=_count_bookings(BookingStatus.COMPLETED),
+        seats_missed=_count_bookings(BookingStatus.NO_SHOW),
+    )
+
+
+def session_seats(session: Session, *, now: datetime | None = None) -> Seats:
+    """The figure for one session. Lists pass sessions from ``with_seat_counts``; an object
+    without the counts (a single session's page) costs one query once it has started."""
+    now = now or timezone.now()
+    if session.status == SessionStatus.CANCELLED or session.starts_at > now:
+        return seats_before_start(status=session.status, capacity=session.capacity, seats_taken=session.seats_taken)
+    attended = getattr(session, "seats_attended", None)
+    missed = getattr(session, "seats_missed", None)
+    if attended is None or missed is None:
+        counts = Booking.objects.filter(session=session).aggregate(
+            attended=Count("pk", filter=Q(status=BookingStatus.COMPLETED)),
+            missed=Count("pk", filter=Q(status=BookingStatus.NO_SHOW)),
+        )
+        attended, missed = counts["attended"], counts["missed"]
+    return Seats(attendance_text(attended=attended, booked=session.seats_taken + attended + missed), SEATS_ATTENDANCE)
+
+
+# --- Students' own view (the REST API, api/): what a student may book, their bookings ----------
+
+
+class StudentPaymentStatus(TextChoices):
+    """A booking's payment status as a student sees it (the API's ``payment_status``): ``paid``
+    once what it owes is paid (a free one at once), ``cancelled`` when cancelled, else ``pending``."""
+
+    PENDING = "pending", "pending"
+    PAID = "paid", "paid"
+    CANCELLED = "cancelled", "cancelled"
+
+
+def student_payment_status(booking: Booking, *, paid: Decimal | None = None) -> StudentPaymentStatus:
+    """``StudentPaymentStatus`` of one booking; ``paid``: its ``paid_total`` when known already."""
+    if booking.status == BookingStatus.CANCELLED:
+        return StudentPaymentStatus.CANCELLED
+    owed = amount_owed(booking, paid=paid)
+    return StudentPaymentStatus.PAID if owed <= 0 else StudentPaymentStatus.PENDING
+
+
+def with_student_payment_status(bookings: QuerySet[Booking]) -> QuerySet[Booking]:
+    """``bookings`` with ``paid_amount`` and ``payment_status`` (as ``student_payment_status``, in
+    SQL, so lists filter and page on it): still one query."""
+    return with_paid_amount(bookings).annotate(
+        payment_status=Case(
+            When(status=BookingStatus.CANCELLED, then=Value(StudentPaymentStatus.CANCELLED.value)),
+            When(price__lte=F("paid_amount"), then=Value(StudentPaymentStatus.PAID.value)),
+            default=Value(StudentPaymentStatus.PENDING.value),
+            output_field=CharField(),
+        )
+    )
+
+
+def student_bookings(student: User, *, now: datetime | None = None) -> QuerySet[Booking]:
+    """The bookings ``student`` sees in their list, with ``payment_status``: all of theirs but a
+    pending one past its ``expires_at`` (the expiry sweep cancels it; reading never does)."""
+    now = now or timezone.now()
+    return with_student_payment_status(
+        Booking.objects.filter(student=student).exclude(status=BookingStatus.PENDING, expires_at__lte=now)
+    )
+
+
+def future_bookings(*, now: datetime | None = None) -> Q:
+    """Of ``student_bookings``: the session has not started and the booking holds its seat (neither
+    cancelled nor expired)."""
+    return Q(session__starts_at__gt=now or timezone.now(), status__in=SEAT_HOLDING)
+
+
+def past_bookings(*, now: datetime | None = None) -> Q:
+    """Of ``student_bookings``: the session is over and the booking was paid."""
+    return Q(session__ends_at__lte=now or timezone.now(), payment_status=StudentPaymentStatus.PAID.value)
+
+
+def bookable_sessions(student: User, *, now: datetime | None = None) -> QuerySet[Session]:
+    """Sessions ``student`` may book now: what ``services.book`` accepts (open, not started, at least
+    the tutor's minimum notice ahead) and where they hold no seat yet. Full sessions are included,
+    with no seats left, for a calendar to show them full (the API's ``available=true`` drops them).
+    """
+    now = now or timezone.now()
+    # "starts_at >= now + min_notice_hours hours" per tutor: SQLite cannot multiply a duration in
+    # SQL, so one condition per notice in use (a handful of values; one small query).
+    notices = Tutor.objects.order_by().values_list("min_notice_hours", flat=True).distinct()
+    outside_notice = Q(tutor__isnull=True)
+    for hours in notices:
+        outside_notice |= Q(tutor__min_notice_hours=hours, starts_at__gte=now + timedelta(hours=hours))
+    held = Booking.objects.filter(session=OuterRef("pk"), student=student, status__in=SEAT_HOLDING)
+    return Session.objects.filter(outside_notice, status=SessionStatus.OPEN, starts_at__gt=now).exclude(Exists(held))
+
+
+# --- Tutors' own view (the REST API's tutor/ endpoints) --------------------------------------------
+
+
+def tutor_bookings(tutor: Tutor) -> QuerySet[Booking]:
+    """Every booking in ``tutor``'s sessions, any status, with ``payment_status``; one query."""
+    return with_student_payment_status(Booking.objects.filter(session__tutor=tutor))
+
+
+@dataclass(frozen=True)
+class TutorStats:
+    sessions: int  # this month's sessions, cancelled ones left out
+    bookings: int  # bookings in them that kept or used their seat (pending, confirmed, completed, no-show)
+    capacity: int
+    completed: int
+    no_shows: int
+    average_feedback: Decimal | None  # mean score of the tutor's completed feedback, one decimal
+
+    @property
+    def fill_rate(self) -> Decimal:
+        """Seats booked of the seats offered, in per cent with one decimal (0 with no seats)."""
+        return _percent(self.bookings, self.capacity)
+
+    @property
+    def no_show_rate(self) -> Decimal:
+        """No-shows of the finished bookings (completed or no-show), in per cent with one decimal."""
+        return _percent(self.no_shows, self.completed + self.no_shows)
+
+
+def _percent(part: int, whole: int) -> Decimal:
+    if not whole:
+        return Decimal("0.0")
+    return (Decimal(part) * 100 / whole).quantize(ONE_DECIMAL, rounding=ROUND_HALF_UP)
+
+
+def tutor_stats(tutor: Tutor, *, first: datetime, end: datetime) -> TutorStats:
+    """``tutor``'s figures for the sessions starting in [first, end); three queries."""
+    sessions = Session.objects.filter(tutor=tutor, starts_at__gte=first, starts_at__lt=end).exclude(
+        status=SessionStatus.CANCELLED
+    )
+    totals = sessions.aggregate(count=Count("pk"), capacity=Coalesce(Sum("capacity"), 0))
+    used = (*SEAT_HOLDING, BookingStatus.COMPLETED, BookingStatus.NO_SHOW)
+    counts = Booking.objects.filter(session__in=sessions.values("pk"), status__in=used).aggregate(
+        booked=Count("pk"),
+        completed=Count("pk", filter=Q(status=BookingStatus.COMPLETED)),
+        no_shows=Count("pk", filter=Q(status=BookingStatus.NO_SHOW)),
+    )
+    feedback = FeedbackRequest.objects.filter(tutor=tutor, completed=True, score__isnull=False).aggregate(
+        average=Round(Avg("score"), 1)
+    )
+    return TutorStats(
+        sessions=totals["count"],
+        bookings=counts["booked"],
+        capacity=totals["capacity"],
+        completed=counts["completed"],
+        no_shows=counts["no_shows"],
+        average_feedback=one_decimal(feedback["average"]),
     )

@@ -29,6 +29,7 @@ from bookings.models import (
     SessionStatus,
     Tutor,
 )
+from bookings.services import sql
 
 # Colours of status badges (unfold's ``@display(label=...)``); a status not listed is grey.
 BOOKING_STATUS_COLOURS = {
@@ -193,14 +194,7 @@ class LargeTablePaginator(Paginator):
         connection = connections[queryset.db]
         if queryset.query.where or connection.vendor != "postgresql":
             return super().count
-        table = connection.ops.quote_name(queryset.model._meta.db_table)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT CASE WHEN reltuples >= %s THEN reltuples::bigint ELSE (SELECT count(*) FROM {table}) END "
-                "FROM pg_class WHERE oid = %s::regclass",
-                [self.ESTIMATE_FROM, queryset.model._meta.db_table],
-            )
-            return cursor.fetchone()[0]
+        return sql.table_count(queryset.model, estimate_from=self.ESTIMATE_FROM, using=queryset.db)
 
 
 def parse_pk(model: type[Model], value: Any) -> Any:

@@ -25,6 +25,7 @@ from unfold.widgets import (
 from bookings import services
 from bookings.admin.base import money
 from bookings.models import Booking, BookingStatus, CancelReason, PaymentProvider, Session, SessionStatus
+from bookings.selectors import seats_text
 
 # The reasons a person picks. Expired, rescheduled and payment failed are the system's verdicts.
 STAFF_CANCEL_REASONS = (CancelReason.STAFF, CancelReason.STUDENT, CancelReason.TUTOR)
@@ -77,7 +78,7 @@ class ConfirmForm(BookingActionForm):
 
     @classmethod
     def offered_for(cls, booking: Booking) -> bool:
-        return booking.status == BookingStatus.PENDING
+        return booking.can_confirm(timezone.now())
 
     def perform(self, actor: Any) -> Booking:
         return services.confirm(self.booking, actor=actor)
@@ -226,6 +227,10 @@ class CancelForm(CancelChoiceForm, BookingActionForm):
                 f"{until:%a %d %b %H:%M}",
             )
 
+    @classmethod
+    def offered_for(cls, booking: Booking) -> bool:
+        return booking.can_cancel(timezone.now())
+
     def perform(self, actor: Any) -> Booking:
         return services.cancel(
             self.booking,
@@ -242,7 +247,8 @@ class CancelForm(CancelChoiceForm, BookingActionForm):
 def session_label(session: Session) -> str:
     local = timezone.localtime(session.starts_at)
     tutor = str(session.tutor) if session.tutor_id else "no tutor"
-    return f"{local:%a %d %b %Y %H:%M} · {tutor} · {session.seats_left} seat(s) left"
+    seats = seats_text(status=session.status, capacity=session.capacity, seats_taken=session.seats_taken)
+    return f"{local:%a %d %b %Y %H:%M} · {tutor} · {seats}"
 
 
 class RescheduleForm(BookingActionForm):
@@ -275,6 +281,10 @@ class RescheduleForm(BookingActionForm):
             current.product,
         )
 
+    @classmethod
+    def offered_for(cls, booking: Booking) -> bool:
+        return booking.can_reschedule(timezone.now())
+
     def perform(self, actor: Any) -> Booking:
         return services.reschedule(self.booking, to_session=self.cleaned_data["to_session"], actor=actor)
 
@@ -290,7 +300,7 @@ class NoShowForm(BookingActionForm):
 
     @classmethod
     def offered_for(cls, booking: Booking) -> bool:
-        return booking.status == BookingStatus.CONFIRMED and booking.session.has_started
+        return booking.can_mark_no_show(timezone.now())
 
     def perform(self, actor: Any) -> Booking:
         return services.mark_no_show(self.booking, actor=actor)
@@ -306,7 +316,7 @@ class CompleteForm(BookingActionForm):
 
     @classmethod
     def offered_for(cls, booking: Booking) -> bool:
-        return booking.status == BookingStatus.CONFIRMED and (booking.session.has_started or booking.has_result)
+        return booking.can_complete(timezone.now())
 
     def perform(self, actor: Any) -> Booking:
         return services.complete(self.booking, actor=actor)

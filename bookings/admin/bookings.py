@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import date, datetime, time, timedelta
-from decimal import Decimal
 from functools import cached_property
 from typing import Any
 
@@ -17,8 +16,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.utils import unquote
-from django.db.models import DecimalField, Model, OuterRef, Q, QuerySet, Subquery, Sum, Value
-from django.db.models.functions import Coalesce
+from django.db.models import Model, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -61,8 +59,9 @@ from bookings.admin.booking_actions import (
 from bookings.admin.exports import BookingExportResource
 from bookings.admin.imports import SpreadsheetImportExportMixin
 from bookings.errors import BookingError, BookingNotAllowed
-from bookings.models import Booking, BookingEvent, BookingSource, BookingStatus, Payment, PaymentProvider, PaymentStatus
+from bookings.models import Booking, BookingEvent, BookingSource, BookingStatus, Payment, PaymentProvider
 from bookings.payments.links import payment_links
+from bookings.selectors import PaymentState, amount_owed, payment_state, with_paid_amount
 
 ACTION_TEMPLATE = "admin/bookings/booking/action.html"
 
@@ -77,41 +76,15 @@ ACTION_FORMS: dict[str, type[BookingActionForm]] = {
     "complete_booking": CompleteForm,
 }
 
-# Payments made before a reschedule count for the booking they moved to. The list column follows
-# three moves; services.paid_total, which money decisions use, follows the whole chain.
-PAID_CHAIN_DEPTH = 3
-
-# Every state is listed: unfold shows the raw key, not the text, of a state missing here.
-PAYMENT_STATE_COLOURS = {"paid": "success", "part": "warning", "refund": "danger", "free": "info", "unpaid": "grey"}
-
-
-def paid_amount() -> Coalesce:
-    """Money received for a booking (and those it was rescheduled from), as one subquery per row."""
-    # booking_id = this booking, or the one it was moved from, ...: each an indexed equality.
-    chain, lookup = Q(), "pk"
-    for _ in range(PAID_CHAIN_DEPTH):
-        chain |= Q(booking_id=OuterRef(lookup))
-        lookup = "rescheduled_from" if lookup == "pk" else f"{lookup}__rescheduled_from"
-    paid = (
-        Payment.objects.filter(chain, status=PaymentStatus.PAID)
-        .order_by()
-        .values("status")
-        .annotate(total=Sum("amount"))
-        .values("total")
-    )
-    return Coalesce(Subquery(paid), Value(Decimal(0)), output_field=DecimalField(max_digits=12, decimal_places=2))
-
-
-def payment_state(booking: Booking, paid: Decimal) -> tuple[str, str]:
-    if booking.needs_refund:
-        return "refund", "refund due"
-    if booking.price <= 0:
-        return "free", "free"
-    if paid >= booking.price:
-        return "paid", "paid"
-    if paid > 0:
-        return "part", "part-paid"
-    return "unpaid", "unpaid"
+# The list's colour of each payment state (bookings.selectors.payment_state). Every state is
+# listed: unfold shows the raw key, not the text, of a state missing here.
+PAYMENT_STATE_COLOURS = {
+    PaymentState.PAID: "success",
+    PaymentState.PART: "warning",
+    PaymentState.REFUND: "danger",
+    PaymentState.FREE: "info",
+    PaymentState.UNPAID: "grey",
+}
 
 
 def student_header(student: Any) -> list[str]:
@@ -304,11 +277,8 @@ class BookingAdmin(SpreadsheetImportExportMixin, ServiceAddMixin, ReadOnlyChange
     def get_queryset(self, request: HttpRequest) -> QuerySet[Booking]:
         # The list, the booking page and the actions all show the student, the session and what
         # was paid: joined and summed here once rather than queried per booking.
-        return (
-            super()
-            .get_queryset(request)
-            .select_related("student", "session__product", "session__tutor__user")
-            .annotate(paid_amount=paid_amount())
+        return with_paid_amount(
+            super().get_queryset(request).select_related("student", "session__product", "session__tutor__user")
         )
 
     def get_readonly_fields(self, request: HttpRequest, obj: Booking | None = None) -> tuple[str, ...]:
@@ -450,7 +420,7 @@ class BookingAdmin(SpreadsheetImportExportMixin, ServiceAddMixin, ReadOnlyChange
                 title="Mark bookings paid in cash",
                 description="Records, for each booking, the cash it still owes.",
                 submit_label="Record payments",
-                note=lambda b: f"to pay {money(max(b.price - b.paid_amount, Decimal(0)), b.currency)}",
+                note=lambda b: f"to pay {money(amount_owed(b, paid=b.paid_amount), b.currency)}",
             )
         self.apply(request, queryset, lambda booking: self.pay_outstanding(booking, request.user), "paid in cash")
         return None
@@ -563,10 +533,11 @@ class BookingAdmin(SpreadsheetImportExportMixin, ServiceAddMixin, ReadOnlyChange
         for name, form in ACTION_FORMS.items():
             # Mark paid: the list's annotated paid sum rather than a query per row (the form itself
             # prefills the exact amount owed from the payments).
+            owes = amount_owed(obj, paid=obj.paid_amount) > 0
             if form is MarkPaidForm:
-                offered = payable(obj) and obj.paid_amount < obj.price
+                offered = payable(obj) and owes
             elif form is SendPaymentLinkForm:
-                offered = obj.status == BookingStatus.PENDING and obj.paid_amount < obj.price and links_configured()
+                offered = obj.status == BookingStatus.PENDING and owes and links_configured()
             else:
                 offered = form.offered_for(obj)
             if offered:
@@ -598,8 +569,8 @@ class BookingAdmin(SpreadsheetImportExportMixin, ServiceAddMixin, ReadOnlyChange
 
     @display(description="Payment", ordering="payment_method", label=PAYMENT_STATE_COLOURS)
     def payment_column(self, obj: Booking) -> tuple[str, str]:
-        state, text = payment_state(obj, obj.paid_amount)
-        return state, f"{obj.get_payment_method_display()} · {text}"
+        state = payment_state(obj, obj.paid_amount)
+        return state.value, f"{obj.get_payment_method_display()} · {state.label}"
 
     @display(description="Time left", ordering="expires_at")
     def time_left(self, obj: Booking) -> str:
@@ -611,8 +582,10 @@ class BookingAdmin(SpreadsheetImportExportMixin, ServiceAddMixin, ReadOnlyChange
 
     @display(description="Paid")
     def paid_display(self, obj: Booking) -> str:
-        paid = services.paid_total(obj)  # the whole reschedule chain, for the one booking shown
-        due = max(obj.price - paid, Decimal(0))
+        paid = obj.paid_amount  # with_paid_amount() in get_queryset
+        # Only a booking holding its seat is still to be paid (a cancelled one's money, if any, is
+        # for a refund; a rescheduled one's moved to the new booking).
+        due = amount_owed(obj, paid=paid) if obj.holds_seat else 0
         return f"{money(paid, obj.currency)} ({money(due, obj.currency)} to pay)" if due else money(paid, obj.currency)
 
     @display(description="Payment links")

@@ -1,9 +1,9 @@
 """The sessions calendar: a day, week or month of sessions on the centre's clock, by tutor and room.
 
 Served under the session admin (``admin:bookings_session_calendar``). A page costs one query for
-its sessions however many there are (product and tutor joined), plus one each for the tutor and
-room filter choices. A tutor sees only their own sessions: the rows come from the session admin's
-tutor-scoped queryset.
+its sessions however many there are (product and tutor joined, attendance counted in the same
+query for the seats figure), plus one each for the tutor and room filter choices. A tutor sees
+only their own sessions: the rows come from the session admin's tutor-scoped queryset.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from unfold.widgets import UnfoldAdminSelectWidget
 
 from bookings.admin.base import SESSION_STATUS_COLOURS, sees_own_only, tutor_choices
 from bookings.models import Session, SessionStatus
+from bookings.selectors import with_seat_counts
 
 if TYPE_CHECKING:
     from bookings.admin.sessions import SessionAdmin
@@ -118,7 +119,7 @@ def calendar_view(request: HttpRequest, model_admin: SessionAdmin) -> TemplateRe
     tutor, room, by = filters.value("tutor"), filters.value("room"), filters.value("by") or "tutor"
 
     first, last = visible_days(view, day)
-    sessions = scoped.filter(starts_at__gte=local_midnight(first), starts_at__lt=local_midnight(last))
+    sessions = with_seat_counts(scoped.filter(starts_at__gte=local_midnight(first), starts_at__lt=local_midnight(last)))
     if tutor and not own_only:
         sessions = sessions.filter(tutor_id=tutor)
     if room:

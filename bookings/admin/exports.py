@@ -28,6 +28,7 @@ from backoffice.models import Student
 from bookings.imports.parsing import spreadsheet_text
 from bookings.models import Booking, Payment, Session, TestResult
 from bookings.models.results import SUB_SCORES
+from bookings.selectors import payment_state, with_paid_amount, with_student_list_stats
 
 
 def local_minute(moment: datetime | None) -> str:
@@ -176,8 +177,6 @@ class StudentExportResource(ExportResource):
         name = "Students"
 
     def with_columns(self, queryset: QuerySet[Student]) -> QuerySet[Student]:
-        from bookings.selectors import with_student_list_stats
-
         # The students list annotates these already; an export from elsewhere gets them here.
         if "booking_count" not in queryset.query.annotations:
             queryset = with_student_list_stats(queryset)
@@ -277,12 +276,9 @@ class BookingExportResource(ExportResource):
         name = "Bookings"
 
     def with_columns(self, queryset: QuerySet[Booking]) -> QuerySet[Booking]:
-        # Imported here: the bookings admin module imports this one for its resource.
-        from bookings.admin.bookings import paid_amount
-
         queryset = queryset.select_related("student", "session__product", "session__tutor__user")
         if "paid_amount" not in queryset.query.annotations:  # the bookings list has it already
-            queryset = queryset.annotate(paid_amount=paid_amount())
+            queryset = with_paid_amount(queryset)
         return queryset.annotate(
             **{f"result_{name}": latest_result(name) for name in (*RESULT_COLUMNS, "test_date")},
         )
@@ -324,9 +320,7 @@ class BookingExportResource(ExportResource):
         return booking.paid_amount
 
     def dehydrate_payment_state(self, booking: Booking) -> str:
-        from bookings.admin.bookings import payment_state
-
-        return payment_state(booking, booking.paid_amount)[1]
+        return payment_state(booking, booking.paid_amount).label
 
     def dehydrate_expires_at(self, booking: Booking) -> str:
         return local_minute(booking.expires_at) if booking.status == "pending" else ""

@@ -23,7 +23,6 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
 from unfold.admin import ModelAdmin, TabularInline
 from unfold.contrib.filters.admin import RangeDateFilter
 from unfold.decorators import action, display
@@ -42,9 +41,13 @@ from bookings.admin.base import (
 from bookings.admin.calendar import calendar_view, local_midnight
 from bookings.admin.exports import SessionExportResource
 from bookings.admin.imports import SpreadsheetImportExportMixin
+from bookings.admin.session_history import history_table
 from bookings.errors import BookingError
 from bookings.models import Booking, CancelReason, Session, SessionStatus
+from bookings.selectors import with_seat_counts
+from bookings.services.schedule import MAX_CAPACITY
 from bookings.services.sessions import BOOKED_FIELDS, MAX_DUPLICATE_WEEKS
+from bookings.templatetags.seats import session_seats_html
 
 # What the session form edits; seats_taken is the booking services' alone.
 SESSION_FIELDS = ("product", "tutor", "room", "starts_at", "ends_at", "capacity", "status")
@@ -74,7 +77,8 @@ class SessionForm(ServiceForm):
             self.fields["ends_at"].help_text = "Leave empty: the start plus the product's duration."
         if "capacity" in self.fields:
             self.fields["capacity"].required = False
-            self.fields["capacity"].help_text = "Leave empty: the product's default capacity."
+            limit = f"1 to {MAX_CAPACITY}, a lesson at most its product's"
+            self.fields["capacity"].help_text = f"{limit}. Leave empty: the product's default capacity."
 
     def perform(self) -> Session:
         data = self.cleaned_data
@@ -167,7 +171,7 @@ class SessionAdmin(SpreadsheetImportExportMixin, SafeChangeListMixin, TutorScope
     import_kind = "sessions"
     export_resource = SessionExportResource
     tutor_user_lookup = "tutor__user"
-    list_display = ("starts", "product", "tutor", "room", "seats", "seats_left", "status_badge", "source")
+    list_display = ("starts", "product", "tutor", "room", "seats", "status_badge", "source")
     list_select_related = ("product", "tutor__user")
     list_filter = ("status", "product", tutor_filter("tutor"), ("starts_at", StartsBetweenFilter), "source")
     list_filter_submit = True  # the date range has inputs; the other filters are links
@@ -179,10 +183,10 @@ class SessionAdmin(SpreadsheetImportExportMixin, SafeChangeListMixin, TutorScope
     fieldsets = (
         (None, {"fields": ("product", "tutor", "room", "status")}),
         ("Time", {"fields": ("starts_at", "ends_at")}),
-        ("Seats", {"fields": ("capacity", "seats_taken", "seats_left")}),
+        ("Seats", {"fields": ("capacity", "seats")}),
         ("Record", {"fields": ("source", "created_by", "created_at")}),
     )
-    readonly_fields = ("seats_taken", "seats_left", "source", "created_by", "created_at")
+    readonly_fields = ("seats", "source", "created_by", "created_at")
 
     def get_urls(self) -> list[URLPattern]:
         calendar = path("calendar/", self.admin_site.admin_view(self.calendar_view), name="bookings_session_calendar")
@@ -194,8 +198,9 @@ class SessionAdmin(SpreadsheetImportExportMixin, SafeChangeListMixin, TutorScope
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Session]:
         # A session's label names its product and tutor: the booking form's autocomplete lists
-        # sessions through this queryset, and would query both per row without this.
-        return super().get_queryset(request).select_related("product", "tutor__user")
+        # sessions through this queryset, and would query both per row without this. The seats
+        # figure of a started session is its attendance, counted in the same query.
+        return with_seat_counts(super().get_queryset(request).select_related("product", "tutor__user"))
 
     def get_readonly_fields(self, request: HttpRequest, obj: Session | None = None) -> tuple[str, ...]:
         readonly = tuple(super().get_readonly_fields(request, obj))
@@ -218,6 +223,19 @@ class SessionAdmin(SpreadsheetImportExportMixin, SafeChangeListMixin, TutorScope
 
     def save_model(self, request: HttpRequest, obj: Session, form: forms.ModelForm, change: bool) -> None:
         return  # the form's service call (create_session or update_session) has saved it
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Session | None = None,
+    ) -> HttpResponse:
+        if obj is not None and obj.pk is not None:
+            context["session_history"] = history_table(obj)  # below the bookings, on the page's template
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     def changeform_view(
         self,
@@ -244,36 +262,12 @@ class SessionAdmin(SpreadsheetImportExportMixin, SafeChangeListMixin, TutorScope
     def starts(self, obj: Session) -> str:
         return when(obj.starts_at)
 
-    @display(description="Seats", ordering="seats_taken")
-    def seats(self, obj: Session) -> str:
-        fill = obj.seats_taken / obj.capacity if obj.capacity else 1
-        colour = "bg-red-500" if fill >= 1 else "bg-orange-500" if fill >= 0.75 else "bg-green-500"
-        return format_html(
-            '<div class="flex flex-col gap-1 w-24" title="{} of {} seats taken">'
-            '<span class="text-xs">{}/{}</span>'
-            '<div class="bg-base-100 h-1.5 overflow-hidden rounded-default w-full dark:bg-base-800">'
-            '<div class="h-1.5 rounded-default {}" style="width: {}%"></div></div></div>',
-            obj.seats_taken,
-            obj.capacity,
-            obj.seats_taken,
-            obj.capacity,
-            colour,
-            round(min(fill, 1) * 100),
-        )
-
-    @display(description="Seats left", ordering=F("capacity") - F("seats_taken"))
-    def seats_left(self, obj: Session) -> str | None:
-        if obj.capacity is None:
+    @display(description="Seats", ordering=F("capacity") - F("seats_taken"))
+    def seats(self, obj: Session) -> str | None:
+        if obj.pk is None:
             return None  # the add page
-        if obj.status == SessionStatus.CANCELLED:
-            return format_html('<span class="text-subtle" data-session-seats="{}">–</span>', obj.pk)
-        # data-session-seats: the realtime client rewrites this label when the seats change.
-        return format_html(
-            '<span class="font-semibold{}" data-session-seats="{}" data-seats-format="label">{}</span>',
-            " text-red-600 dark:text-red-400" if obj.is_full else "",
-            obj.pk,
-            "Full" if obj.is_full else f"{obj.seats_left} left",
-        )
+        # The one notation (bookings.selectors), updated live by the realtime client.
+        return session_seats_html(obj)
 
     @display(description="Status", ordering="status", label=SESSION_STATUS_COLOURS)
     def status_badge(self, obj: Session) -> tuple[str, str]:
@@ -294,7 +288,7 @@ class SessionAdmin(SpreadsheetImportExportMixin, SafeChangeListMixin, TutorScope
         allowed = {
             "cancel_detail": session.status != SessionStatus.CANCELLED,
             "close_detail": session.status == SessionStatus.OPEN,
-            "open_detail": session.status == SessionStatus.CLOSED and not session.has_ended,
+            "open_detail": session.status == SessionStatus.CLOSED and not session.has_started,
         }
         return [a for a in offered if allowed.get(a.action_name.removeprefix("bookings_session_"), True)]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from typing import Any
 
 from django import forms
@@ -30,11 +31,41 @@ TUTOR_SEARCH = ("tutor__user__first_name", "tutor__user__last_name", "tutor__use
 
 GENERATE_TEMPLATE = "admin/bookings/tutor/generate_sessions.html"
 
+# The request a tutor's page is being drawn for: a read-only field gets only the object, and the
+# calendar link is built from the page's own address when SITE_URL is not set.
+_PAGE_REQUEST: ContextVar[HttpRequest | None] = ContextVar("tutor_page_request", default=None)
+
+
+# Column widths of the availability rows: unfold's inputs are as wide as a form's by default, and six of
+# them overflowed the inline's box (1,236 px in 1,118), cutting off weekday, product, "valid until" and
+# delete. Times are shown as hours and minutes, as the centre writes them.
+COMPACT_INPUT = "bookings/widgets/compact_input.html"  # in the app: form widgets render from app templates
+AVAILABILITY_WIDTHS = {
+    "weekday": "8.5rem",
+    "start_time": "7rem",
+    "end_time": "7rem",
+    "product": "13rem",
+    "valid_from": "9.5rem",
+    "valid_until": "9.5rem",
+}
+
 
 class AvailabilityInline(TabularInline):
     model = Availability
     fields = ("weekday", "start_time", "end_time", "product", "valid_from", "valid_until")
     extra = 0
+
+    def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any):
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        width = AVAILABILITY_WIDTHS.get(db_field.name)
+        if field is not None and width is not None:
+            widget = getattr(field.widget, "widget", field.widget)  # inside the related-object wrapper
+            widget.attrs["style"] = f"width: {width}; min-width: {width}; max-width: {width}"
+            if isinstance(field, forms.TimeField | forms.DateField):
+                widget.template_name = COMPACT_INPUT  # unfold's own has a 14rem minimum width
+            if isinstance(field, forms.TimeField):
+                widget.format = "%H:%M"
+        return field
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any):
         field = super().formfield_for_foreignkey(db_field, request, **kwargs)
@@ -99,11 +130,23 @@ class TutorAdmin(TutorScopedMixin, ModelAdmin):
     actions = ("generate_sessions_selected", "regenerate_calendar_links")
     actions_detail = ("generate_sessions_detail",)
 
+    def changeform_view(
+        self, request: HttpRequest, object_id: str | None = None, form_url: str = "", extra_context: Any = None
+    ) -> HttpResponse:
+        token = _PAGE_REQUEST.set(request)
+        try:
+            response = super().changeform_view(request, object_id, form_url, extra_context)
+            if hasattr(response, "render"):
+                response.render()  # while the request is known: the calendar link is drawn from it
+            return response
+        finally:
+            _PAGE_REQUEST.reset(token)
+
     @display(description="Private calendar feed")
     def calendar_link(self, obj: Tutor) -> str:
         if obj.pk is None:
             return "Created with the tutor."
-        url = calendar_url(obj)
+        url = calendar_url(obj, _PAGE_REQUEST.get())
         return format_html(
             '<a href="{}" class="text-primary-600 break-all">{}</a><br><span class="text-xs">Subscribe to this '
             "address in Google Calendar (Other calendars → From URL) or Apple Calendar (File → New Calendar "

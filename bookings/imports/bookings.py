@@ -147,7 +147,7 @@ class BookingsImporter(Importer[BookingRow]):
             raise RowInvalid(f"session full: all {session.capacity} seats of {self._label(session)} are taken{more}.")
         self.seats_left[session.pk] = left - 1
         self.taken_here[session.pk] = self.taken_here.get(session.pk, 0) + 1
-        confirmed = item.confirm or product.is_free or bool(session.tutor_id and session.tutor.auto_confirm)
+        confirmed = item.confirm or Booking.confirms_at_once(session) is not None
         summary += f" ({'confirmed' if confirmed else 'pending'}, {item.payment_method})"
         request = BookingRequest(
             session=session, student=student, payment_method=item.payment_method, confirm=item.confirm

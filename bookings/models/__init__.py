@@ -1,10 +1,13 @@
 from bookings.models.bookings import (
     SEAT_HOLDING,
     Booking,
+    BookingAction,
     BookingEvent,
     BookingSource,
     BookingStatus,
     CancelReason,
+    ConfirmedVia,
+    InitialState,
     PaymentMethod,
 )
 from bookings.models.catalog import Product, ProductKind, Scoring
@@ -12,7 +15,7 @@ from bookings.models.imports import ImportKind, ImportRecord, ImportStatus
 from bookings.models.payments import Payment, PaymentLog, PaymentProvider, PaymentStatus
 from bookings.models.reminders import Reminder, ReminderChannel, ReminderStatus
 from bookings.models.results import FeedbackKind, FeedbackRequest, TestResult
-from bookings.models.sessions import Session, SessionSource, SessionStatus
+from bookings.models.sessions import Session, SessionAction, SessionEvent, SessionSource, SessionStatus
 from bookings.models.tutors import (
     Availability,
     CancellationPolicy,
@@ -25,11 +28,13 @@ __all__ = [
     "SEAT_HOLDING",
     "Availability",
     "Booking",
+    "BookingAction",
     "BookingEvent",
     "BookingSource",
     "BookingStatus",
     "CancelReason",
     "CancellationPolicy",
+    "ConfirmedVia",
     "DateException",
     "ExceptionKind",
     "FeedbackKind",
@@ -37,6 +42,7 @@ __all__ = [
     "ImportKind",
     "ImportRecord",
     "ImportStatus",
+    "InitialState",
     "Payment",
     "PaymentLog",
     "PaymentMethod",
@@ -49,6 +55,8 @@ __all__ = [
     "ReminderStatus",
     "Scoring",
     "Session",
+    "SessionAction",
+    "SessionEvent",
     "SessionSource",
     "SessionStatus",
     "TestResult",

@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 import secrets
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import models
@@ -49,6 +50,58 @@ class BookingSource(models.TextChoices):
     ADMIN = "admin", "Back office"
     API = "api", "Online"
     IMPORT = "import", "Import"
+
+
+class BookingAction(models.TextChoices):
+    """What a booking's history records (``BookingEvent.action``), dotted as the realtime events are.
+
+    The ``booking.*`` values are also the event types of ``realtime.events`` (DESIGN.md): a
+    transition writes its history row and publishes its event under the same name.
+    """
+
+    CREATED = "booking.created", "Booked"
+    CONFIRMED = "booking.confirmed", "Confirmed"
+    CANCELLED = "booking.cancelled", "Cancelled"
+    EXPIRED = "booking.expired", "Expired (not paid in time)"
+    RESCHEDULED = "booking.rescheduled", "Rescheduled"
+    COMPLETED = "booking.completed", "Completed"
+    NO_SHOW = "booking.no_show", "No-show"
+    REFUND_DUE = "booking.refund_due", "Refund due"
+    PAYMENT_STARTED = "payment.started", "Online payment started"
+    PAYMENT_RECEIVED = "payment.received", "Payment received"
+    PAYMENT_FAILED = "payment.failed", "Payment failed"
+    PAYMENT_CANCELLED = "payment.cancelled", "Payment cancelled"
+    PAYMENT_REFUNDED = "payment.refunded", "Payment refunded"
+    PAYMENT_REFUND_REQUESTED = "payment.refund_requested", "Refund requested"
+    PAYMENT_LINK_SENT = "payment.link_sent", "Payment link sent"
+    PAYMENT_MOVED = "payment.moved", "Payment moved"
+    RESULT_RECORDED = "result.recorded", "Result recorded"
+    RESULT_CORRECTED = "result.corrected", "Result corrected"
+    REMINDER_SENT = "reminder.sent", "Reminder sent"
+    REMINDER_RESENT = "reminder.resent", "Reminder sent again"
+    REMINDER_FAILED = "reminder.failed", "Reminder failed"
+    FEEDBACK_ASSIGNED = "feedback.assigned", "Feedback assigned"
+    FEEDBACK_SCORED = "feedback.scored", "Feedback scored"
+    FEEDBACK_COMPLETED = "feedback.completed", "Feedback completed"
+
+
+class ConfirmedVia(models.TextChoices):
+    """Why a booking is confirmed the moment it is made (``booking.confirmed``'s ``via``)."""
+
+    FREE = "free", "Free product"
+    AUTO_CONFIRM = "auto_confirm", "The tutor confirms automatically"
+    IMPORT = "import", "Imported as confirmed"
+
+
+@dataclass(frozen=True, slots=True)
+class InitialState:
+    """How a new booking starts (``Booking.initial_state``): its status, deadline and confirmation."""
+
+    status: str
+    expires_at: datetime | None
+    confirmed_at: datetime | None
+    # Why it is confirmed at once (a ``ConfirmedVia``), or None: pending, or a status carried over.
+    confirmed_via: str | None
 
 
 class Booking(models.Model):
@@ -119,6 +172,72 @@ class Booking(models.Model):
     def __str__(self) -> str:
         return self.reference
 
+    @staticmethod
+    def initial_state(
+        session: Session,
+        *,
+        now: datetime,
+        confirm_via: str | None = None,
+        keep_status: str | None = None,
+        keep_expires_at: datetime | None = None,
+    ) -> InitialState:
+        """How a booking of ``session`` made at ``now`` starts: the one place this is decided.
+
+        A free product or a tutor with auto-confirm confirms at once; so does a caller that says
+        why (``confirm_via``: an import of confirmed bookings). Otherwise the booking is pending
+        until paid and expires after the product's payment window -- never later than the start.
+        A rescheduled booking keeps its status and deadline (``keep_*``), the deadline again no
+        later than the new start. ``session`` needs its product and tutor loaded.
+        """
+        product = session.product
+        via = Booking.confirms_at_once(session) or confirm_via
+        if keep_status is not None:
+            status, via = keep_status, None
+        elif via is not None:
+            status = BookingStatus.CONFIRMED
+        else:
+            status = BookingStatus.PENDING
+        expires_at = None
+        if status == BookingStatus.PENDING:
+            deadline = keep_expires_at or now + timedelta(hours=product.payment_window_hours)
+            expires_at = min(deadline, session.starts_at)
+        confirmed_at = now if status == BookingStatus.CONFIRMED else None
+        return InitialState(status=status, expires_at=expires_at, confirmed_at=confirmed_at, confirmed_via=via)
+
+    @staticmethod
+    def confirms_at_once(session: Session) -> str | None:
+        """Why a booking of ``session`` is confirmed the moment it is made (a ``ConfirmedVia``):
+        a free product, or a tutor with auto-confirm. None: it waits for payment."""
+        if session.product.is_free:
+            return ConfirmedVia.FREE
+        if session.tutor_id and session.tutor.auto_confirm:
+            return ConfirmedVia.AUTO_CONFIRM
+        return None
+
+    # --- What may happen next. The services check these (and compare-and-set the status as they
+    # write); the admin asks them which actions to offer. ``now`` is the caller's clock.
+
+    def can_confirm(self, now: datetime) -> bool:
+        return self.status == BookingStatus.PENDING
+
+    def can_cancel(self, now: datetime) -> bool:
+        return self.status in SEAT_HOLDING
+
+    def can_reschedule(self, now: datetime) -> bool:
+        return self.status in SEAT_HOLDING
+
+    def can_expire(self, now: datetime) -> bool:
+        """Pending past its payment deadline. (The sweep also waits for money in flight.)"""
+        return self.status == BookingStatus.PENDING and self.expires_at is not None and self.expires_at <= now
+
+    def can_complete(self, now: datetime) -> bool:
+        """Confirmed, and the session has started or a result was recorded."""
+        return self.status == BookingStatus.CONFIRMED and (self.session.starts_at <= now or self.has_result)
+
+    def can_mark_no_show(self, now: datetime) -> bool:
+        """Confirmed, and the session has started: nobody is a no-show before then."""
+        return self.status == BookingStatus.CONFIRMED and self.session.starts_at <= now
+
     @property
     def holds_seat(self) -> bool:
         return self.status in SEAT_HOLDING
@@ -128,9 +247,7 @@ class Booking(models.Model):
         """True for a booking cancelled for non-payment, or a pending one past its deadline."""
         if self.status == BookingStatus.CANCELLED:
             return self.cancel_reason == CancelReason.EXPIRED
-        return (
-            self.status == BookingStatus.PENDING and self.expires_at is not None and self.expires_at <= timezone.now()
-        )
+        return self.can_expire(timezone.now())
 
     @property
     def time_left(self) -> timedelta:
@@ -177,7 +294,7 @@ class BookingEvent(models.Model):
         return f"{self.action} @ {self.created_at:%Y-%m-%d %H:%M}"
 
     def save(self, *args, **kwargs) -> None:
-        if self.pk is not None and not self._state.adding:
+        if self.pk is not None:  # written once, by an INSERT that sets the id
             raise ValueError("Booking history is append-only.")
         super().save(*args, **kwargs)
 

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.conf import settings
+from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 from django.utils import timezone
 
@@ -97,3 +100,121 @@ class Session(models.Model):
     @property
     def has_ended(self) -> bool:
         return self.ends_at <= timezone.now()
+
+
+class SessionAction(models.TextChoices):
+    """What happened to a session, as its history records it."""
+
+    CREATED = "session.created", "Created"
+    GENERATED = "session.generated", "Generated from availability"
+    IMPORTED = "session.imported", "Imported"
+    DUPLICATED = "session.duplicated", "Duplicated"
+    EDITED = "session.edited", "Edited"
+    CAPACITY_CHANGED = "session.capacity_changed", "Capacity changed"
+    CLOSED = "session.closed", "Closed to new bookings"
+    REOPENED = "session.reopened", "Reopened for bookings"
+    CANCELLED = "session.cancelled", "Cancelled"
+
+
+class SessionEvent(models.Model):
+    """Append-only history of a session, written by the session services whoever calls them."""
+
+    # Indexed once, by (session, created_at): history is read per session, and generation and
+    # imports write one row per session they make.
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="events", db_index=False)
+    action = models.CharField(max_length=40, choices=SessionAction.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["session", "created_at"], name="session_event_history")]
+
+    def __str__(self) -> str:
+        return f"{self.action} @ {self.created_at:%Y-%m-%d %H:%M}"
+
+    def save(self, *args, **kwargs) -> None:
+        if self.pk is not None:  # written once, by an INSERT that sets the id
+            raise ValueError("Session history is append-only.")
+        super().save(*args, **kwargs)
+
+    @property
+    def actor_label(self) -> str:
+        return str(self.actor) if self.actor_id else "system"
+
+    def describe(self) -> str:
+        """The event's data in words and local times, for people (not its JSON)."""
+        data = self.data if isinstance(self.data, dict) else {}
+        words = _DESCRIBE.get(self.action, _describe_creation)(data)
+        if data.get("via") == "import":
+            words = f"{words} (import)" if words else "by import"
+        return words
+
+
+def _local(value: object) -> str:
+    """An ISO time the history kept, on the centre's clock; anything else as it is."""
+    if not isinstance(value, str):
+        return "–" if value in (None, "") else str(value)
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    return f"{timezone.localtime(moment):%a %d %b %Y %H:%M}" if moment.tzinfo else value
+
+
+def _field_label(name: str) -> str:
+    try:
+        return str(Session._meta.get_field(name).verbose_name).capitalize()
+    except FieldDoesNotExist:
+        return name.replace("_", " ").capitalize()
+
+
+def _describe_creation(data: dict) -> str:
+    if "copy_of" in data:
+        return f"Copy of the session of {_local(data.get('copy_of_starts_at'))}"
+    parts = [f"{data['capacity']} seat(s)"] if "capacity" in data else []
+    parts += [f"room {data['room']}"] if data.get("room") else []
+    parts += [f"tutor {data['tutor']}"] if data.get("tutor") else []
+    return ", ".join(parts)
+
+
+def _describe_duplication(data: dict) -> str:
+    if "copy_of" in data:
+        return _describe_creation(data)
+    copies = [_local(start) for start in data.get("copies", [])]
+    words = f"Copied to {len(copies)} week(s)" + (f": {'; '.join(copies)}" if copies else "")
+    skipped = data.get("skipped", 0)
+    return f"{words}; {skipped} week(s) skipped" if skipped else words
+
+
+def _describe_edit(data: dict) -> str:
+    changes = data.get("changes", {})
+    return "; ".join(
+        f"{_field_label(name)}: {_local(old) if name.endswith('_at') else old or '–'} → "
+        f"{_local(new) if name.endswith('_at') else new or '–'}"
+        for name, (old, new) in changes.items()
+    )
+
+
+def _describe_cancellation(data: dict) -> str:
+    words = f"{data.get('bookings', 0)} booking(s) cancelled with it"
+    if data.get("reason"):
+        words += f", by the {'tutor' if data['reason'] == 'tutor' else 'centre'}"
+    return f"{words}: {data['note']}" if data.get("note") else words
+
+
+_DESCRIBE = {
+    SessionAction.DUPLICATED: _describe_duplication,
+    SessionAction.EDITED: _describe_edit,
+    SessionAction.CAPACITY_CHANGED: lambda data: f"{data.get('old')} → {data.get('new')} seats",
+    SessionAction.CLOSED: lambda data: "",
+    SessionAction.REOPENED: lambda data: "",
+    SessionAction.CANCELLED: _describe_cancellation,
+}

@@ -11,8 +11,9 @@ import logging
 from dataclasses import dataclass
 from functools import cache
 
-from django.conf import settings
 from django.utils.module_loading import import_string
+
+from bookings.conf import conf
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ class DummySMSBackend(BaseSMSBackend):
 
 
 def get_sms_backend() -> BaseSMSBackend:
-    return _backend(getattr(settings, "SMS_BACKEND", "console") or "console")
+    return _backend(conf().sms_backend)
 
 
 @cache

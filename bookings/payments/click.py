@@ -31,7 +31,7 @@ from django.utils import timezone
 
 from bookings import services
 from bookings.models import Booking, Payment, PaymentProvider, PaymentStatus
-from bookings.payments.core import CLICK_HOLD, Call, clean_reference, find_booking, raw_text, refusal
+from bookings.payments.core import CLICK_HOLD, Call, attempt_of, clean_reference, find_booking, raw_text, refusal
 from bookings.selectors import MONEY_TAKEN, amount_owed
 
 logger = logging.getLogger("bookings.payments")
@@ -149,10 +149,11 @@ def _prepare(f: dict[str, str], call: Call) -> int:
     existing = Payment.objects.filter(provider=CLICK, provider_txn_id=f["click_trans_id"]).first()
     if existing is not None:
         # The same Prepare again: the same merchant_prepare_id, or why it cannot be paid.
-        if existing.booking_id != booking.pk:
+        existing = attempt_of(existing, booking)
+        if existing is None:
             return -6
         call.payment_id = existing.pk
-        return _prepared_again(existing, booking, amount)
+        return _prepared_again(existing, existing.booking, amount)
     why = refusal(booking, starting=True)
     if why == "paid":
         return -4
@@ -186,10 +187,12 @@ def _complete(f: dict[str, str], call: Call) -> int:
     if booking is None:
         return -5
     payment = Payment.objects.filter(
-        pk=int(f["merchant_prepare_id"]), provider=CLICK, booking=booking, provider_txn_id=f["click_trans_id"]
+        pk=int(f["merchant_prepare_id"]), provider=CLICK, provider_txn_id=f["click_trans_id"]
     ).first()
+    payment = attempt_of(payment, booking) if payment is not None else None
     if payment is None:
         return -6
+    booking = payment.booking
     call.payment_id = payment.pk
     if payment.status in MONEY_TAKEN:
         return -4

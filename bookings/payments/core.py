@@ -19,8 +19,18 @@ from django.conf import settings
 from django.http import HttpRequest
 from django.utils import timezone
 
-from bookings.models import Booking, BookingStatus, CancelReason, PaymentLog, SessionStatus
+from bookings.models import (
+    Booking,
+    BookingAction,
+    BookingEvent,
+    BookingStatus,
+    CancelReason,
+    Payment,
+    PaymentLog,
+    SessionStatus,
+)
 from bookings.selectors import amount_owed
+from bookings.services.online import locked_payment
 
 logger = logging.getLogger("bookings.payments")
 
@@ -82,6 +92,24 @@ def find_booking(reference: str | None) -> Booking | None:
         .filter(reference=reference)
         .first()
     )
+
+
+def attempt_of(payment: Payment, booking: Booking) -> Payment | None:
+    """``payment`` if it is an attempt of ``booking`` -- the booking a provider's call names, its row
+    locked (``find_booking``) -- with ``payment.booking`` the booking it is on, locked; else None.
+
+    A reschedule moves a booking's payments to the new booking (online attempts still pending
+    included) while the provider keeps the reference the attempt was started with. An attempt
+    started for ``booking`` (its ``payment.started`` history row) and moved since is returned with
+    the booking it is on now locked (``locked_payment``): it is answered and paid there.
+    """
+    if payment.booking_id == booking.pk:
+        payment.booking = booking
+        return payment
+    started_here = BookingEvent.objects.filter(
+        booking=booking, action=BookingAction.PAYMENT_STARTED, data__payment=payment.pk
+    ).exists()
+    return locked_payment(Payment.objects.filter(pk=payment.pk)) if started_here else None
 
 
 def refusal(booking: Booking, *, starting: bool, owed: Decimal | None = None) -> str | None:

@@ -39,6 +39,7 @@ from bookings.models import Booking, Payment, PaymentProvider
 from bookings.payments.core import (
     PAYME_TIMEOUT_MS,
     Call,
+    attempt_of,
     clean_reference,
     delivered,
     find_booking,
@@ -51,6 +52,7 @@ from bookings.payments.core import (
     to_ms,
 )
 from bookings.selectors import amount_owed
+from bookings.services.online import locked_payment
 
 logger = logging.getLogger("bookings.payments")
 
@@ -251,20 +253,14 @@ def _booking(params: dict[str, Any], call: Call) -> Booking:
 
 
 def _transaction(params: dict[str, Any], call: Call) -> Payment:
-    """Our payment for Payme's ``id``, its booking's row locked first (the order every writer keeps)."""
-    txn_id = _txn_id(params)
-    found = Payment.objects.filter(provider=PAYME, provider_txn_id=txn_id).values_list("booking_id", flat=True)
-    booking_id = found.first()
-    if booking_id is None:
+    """Our payment for Payme's ``id``, its booking's row locked first (the order every writer keeps).
+
+    The booking is the payment's own: after a reschedule, the booking the attempt moved to.
+    """
+    payment = locked_payment(Payment.objects.filter(provider=PAYME, provider_txn_id=_txn_id(params)))
+    if payment is None:
         raise RPCError(-31003, "id")
-    booking = (
-        Booking.objects.select_for_update(of=("self",))
-        .select_related("session__product", "session__tutor__user", "student")
-        .get(pk=booking_id)
-    )
-    payment = Payment.objects.get(provider=PAYME, provider_txn_id=txn_id)
-    payment.booking = booking
-    call.payment_id, call.reference = payment.pk, booking.reference
+    call.payment_id, call.reference = payment.pk, payment.booking.reference
     return payment
 
 
@@ -346,7 +342,7 @@ def create(params: dict[str, Any], call: Call) -> Result:
 
 
 def _created_again(payment: Payment, booking: Booking, amount: int) -> Result:
-    if payment.booking_id != booking.pk:
+    if attempt_of(payment, booking) is None:  # another booking's
         return RPCError(-31050, "booking")
     if amount != in_tiyin(payment.amount):
         return RPCError(-31001, "amount")

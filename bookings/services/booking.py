@@ -1,28 +1,28 @@
+"""Making a booking: ``book()``, and ``_book`` which reschedule shares."""
+
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from backoffice.models import User
 from bookings.errors import AlreadyBooked, BookingNotAllowed, SessionFull
 from bookings.models import (
     Booking,
+    BookingAction,
+    BookingEvent,
     BookingSource,
     BookingStatus,
     PaymentMethod,
     Session,
     SessionStatus,
 )
-from bookings.services._common import (
-    insert_booking,
-    publish_booking,
-    publish_slot,
-    read_session,
-    take_seat,
-)
+from bookings.services import sql
+from bookings.services._common import known_actor, publish_booking
 from bookings.services.reminders import schedule_start_reminders
+from bookings.services.seats import publish_slot, take_seat
 
 ACTIVE_BOOKING_CONSTRAINT = "booking_one_active_per_student_session"
 
@@ -30,21 +30,21 @@ ACTIVE_BOOKING_CONSTRAINT = "booking_one_active_per_student_session"
 def book(
     *,
     session: Session,
-    student: Any,
+    student: User,
     payment_method: str = PaymentMethod.CASH,
-    actor: Any = None,
+    actor: User | None = None,
     source: str = BookingSource.ADMIN,
 ) -> Booking:
     """Hold a seat for ``student`` in ``session``.
 
-    Free products and tutors with auto-confirm confirm at once; otherwise the booking is pending
-    until paid, and expires after the product's payment window.
+    How the booking starts -- confirmed at once (free product, tutor with auto-confirm) or pending
+    until paid with a payment deadline -- is ``Booking.initial_state``'s decision.
     """
     if payment_method not in PaymentMethod.values:
         raise BookingNotAllowed(f"“{payment_method}” is not a payment method.")
     try:
         with transaction.atomic():
-            booking = _book(
+            booking = book_into(
                 session_id=session.pk,
                 student=student,
                 payment_method=payment_method,
@@ -54,75 +54,55 @@ def book(
     except IntegrityError as exc:
         # The partial unique index on (student, session) for seat-holding bookings decides this,
         # also between two concurrent requests; the booking INSERT comes before the seat UPDATE.
-        if _is_active_booking_violation(exc):
+        if is_active_booking_violation(exc):
             raise AlreadyBooked(f"{student} already has a booking for this session.") from exc
         raise
     session.seats_taken = booking.session.seats_taken
     return booking
 
 
-def _book(
+def book_into(
     *,
     session_id: int,
-    student: Any,
+    student: User,
     payment_method: str,
-    actor: Any,
+    actor: User | None,
     source: str,
     rescheduled_from: Booking | None = None,
     keep_status: str | None = None,
     keep_expires_at: datetime | None = None,
 ) -> Booking:
+    """``book()``'s work inside the caller's transaction; a reschedule passes the booking it
+    replaces, whose status, deadline and price the new one keeps (and announces it itself)."""
     now = timezone.now()
-    # With product and tutor, not tutor__user: the tutor's user id is on the tutor row, and every
-    # booker of a popular session pays for each column this read builds.
-    session = read_session(session_id)
+    # The session with its product and tutor (not tutor__user: the tutor's user id is on the tutor
+    # row), in one raw SELECT on PostgreSQL: every booker of a popular session pays for this read.
+    session = sql.read_session(session_id)
     check_bookable(session, now=now)
-    product = session.product
-    if keep_status is not None:
-        status = keep_status
-        auto_reason = None
-    elif product.is_free:
-        status, auto_reason = BookingStatus.CONFIRMED, "free"
-    elif session.tutor_id and session.tutor.auto_confirm:
-        status, auto_reason = BookingStatus.CONFIRMED, "auto_confirm"
-    else:
-        status, auto_reason = BookingStatus.PENDING, None
-
-    expires_at = None
-    if status == BookingStatus.PENDING:
-        # An unpaid seat is released after the payment window, and never later than the start.
-        expires_at = min(keep_expires_at or now + timedelta(hours=product.payment_window_hours), session.starts_at)
+    state = Booking.initial_state(session, now=now, keep_status=keep_status, keep_expires_at=keep_expires_at)
+    who = known_actor(actor)
     booking = Booking(
         student=student,
         session=session,
-        status=status,
+        status=state.status,
         payment_method=payment_method,
-        price=product.price if rescheduled_from is None else rescheduled_from.price,
-        currency=product.currency,
-        expires_at=expires_at,
-        confirmed_at=now if status == BookingStatus.CONFIRMED else None,
+        price=session.product.price if rescheduled_from is None else rescheduled_from.price,
+        currency=session.product.currency,
+        expires_at=state.expires_at,
+        confirmed_at=state.confirmed_at,
         rescheduled_from=rescheduled_from,
         source=source,
-        created_by=actor if getattr(actor, "pk", None) else None,
+        created_by=who,
         created_at=now,
     )
-    created = {
-        "session": session.pk,
-        "source": source,
-        "price": str(booking.price),
-        "payment_method": payment_method,
-        **({"rescheduled_from": rescheduled_from.reference} if rescheduled_from else {}),
-    }
-    history = [("booking.created", actor, created)]
-    if auto_reason:
-        history.append(("booking.confirmed", actor, {"via": auto_reason}))
-    insert_booking(booking, history, now=now)
-    if status == BookingStatus.CONFIRMED:
+    booking.save(force_insert=True)
+    BookingEvent.objects.bulk_create(creation_history(booking, state.confirmed_via, actor=who, now=now))
+    if state.status == BookingStatus.CONFIRMED:
         schedule_start_reminders(booking, now=now)
     if rescheduled_from is None:
-        publish_booking("booking.created", booking)
-        if auto_reason:
-            publish_booking("booking.confirmed", booking, via=auto_reason)
+        publish_booking(BookingAction.CREATED, booking)
+        if state.confirmed_via:
+            publish_booking(BookingAction.CONFIRMED, booking, via=state.confirmed_via)
     # The seat is taken last, so the session row -- the one every booker of this session
     # contends for -- stays locked only from this UPDATE to COMMIT. If it fails, everything
     # above rolls back with the exception.
@@ -135,6 +115,38 @@ def _book(
     # publish_booking() above already bumped the dashboard version for this transaction.
     publish_slot(session.pk, slot, bump=rescheduled_from is not None)
     return booking
+
+
+def creation_history(
+    booking: Booking, confirmed_via: str | None, *, actor: User | None, now: datetime
+) -> list[BookingEvent]:
+    """A new booking's first history rows: ``booking.created``, and ``booking.confirmed`` when it
+    is confirmed at once. ``book()`` and the bulk import both write these."""
+    created = {
+        "session": booking.session_id,
+        "source": booking.source,
+        "price": f"{booking.price:.2f}",  # as the database gives it back: "350000.00"
+        "payment_method": booking.payment_method,
+    }
+    if booking.rescheduled_from is not None:
+        created["rescheduled_from"] = booking.rescheduled_from.reference
+    actor_id = actor.pk if actor is not None else None
+    rows = [
+        BookingEvent(
+            booking_id=booking.pk, action=BookingAction.CREATED, actor_id=actor_id, data=created, created_at=now
+        )
+    ]
+    if confirmed_via:
+        rows.append(
+            BookingEvent(
+                booking_id=booking.pk,
+                action=BookingAction.CONFIRMED,
+                actor_id=actor_id,
+                data={"via": confirmed_via},
+                created_at=now,
+            )
+        )
+    return rows
 
 
 def check_bookable(session: Session, *, now: datetime) -> None:
@@ -151,7 +163,8 @@ def check_bookable(session: Session, *, now: datetime) -> None:
         )
 
 
-def _is_active_booking_violation(exc: IntegrityError) -> bool:
+def is_active_booking_violation(exc: IntegrityError) -> bool:
+    """Whether ``exc`` is the one-active-booking-per-student-and-session constraint refusing."""
     text = str(exc)
     return ACTIVE_BOOKING_CONSTRAINT in text or (
         "UNIQUE constraint failed" in text and "bookings_booking.student_id, bookings_booking.session_id" in text

@@ -13,10 +13,13 @@ How a tutor's week becomes sessions:
   Lengths and overlaps are real time: ``ends_at = starts_at + lesson_minutes``.
 - A lesson is not created when a full-day exception covers its date or a partial one overlaps
   it, when the window's product is not on sale, when it starts before ``now + min_notice``, or
-  when it (padded by the buffers) overlaps one of the tutor's live sessions (padded likewise), so
-  any two of a tutor's lessons are at least ``buffer_after + buffer_before`` apart. A session
-  cancelled at exactly that start stays cancelled: staff cancelled that lesson, and the next
-  nightly run must not bring it back.
+  when it breaks a rule every session keeps (``bookings.services.schedule``): above all, when it
+  (padded by the buffers) overlaps one of the tutor's live sessions, so any two of a tutor's
+  lessons are at least ``buffer_after + buffer_before`` apart. A session cancelled at exactly that
+  start stays cancelled: staff cancelled that lesson, and the next nightly run must not bring it
+  back.
+- Every lesson created gets its ``session.generated`` history, written with the sessions in
+  batches.
 - Re-running creates nothing new: every lesson it would create exists already.
 """
 
@@ -27,14 +30,17 @@ import zoneinfo
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from bookings.models import Availability, DateException, Session, SessionSource, SessionStatus, Tutor
+from backoffice.models import User
+from bookings.models import Availability, DateException, Session, SessionAction, SessionSource, SessionStatus, Tutor
+from bookings.services import schedule
+from bookings.services import session_history as history
 from bookings.services._common import _actor, slot_data
+from bookings.services.schedule import Rule
 from realtime.events import publish_many, staff_group, tutor_group
 
 DEFAULT_DAYS = 14
@@ -53,10 +59,14 @@ class SkipReason(enum.StrEnum):
     NO_SUCH_TIME = "in the daylight-saving gap"
 
 
+# A session rule broken, in generation's words where it has its own; any other rule is its own reason.
+RULE_REASONS = {Rule.TUTOR_BUSY: SkipReason.OVERLAP, Rule.ROOM_TAKEN: SkipReason.OVERLAP, Rule.PAST: SkipReason.NOTICE}
+
+
 @dataclass(frozen=True)
 class Skipped:
     local_start: datetime  # the tutor's wall-clock time, naive: it may not exist as an instant
-    reason: SkipReason
+    reason: SkipReason | Rule
 
 
 @dataclass
@@ -67,8 +77,8 @@ class TutorGeneration:
     skipped: list[Skipped] = field(default_factory=list)
     inactive: bool = False
 
-    def skipped_by_reason(self) -> dict[SkipReason, int]:
-        counts: dict[SkipReason, int] = {}
+    def skipped_by_reason(self) -> dict[SkipReason | Rule, int]:
+        counts: dict[SkipReason | Rule, int] = {}
         for skip in self.skipped:
             counts[skip.reason] = counts.get(skip.reason, 0) + 1
         return counts
@@ -102,7 +112,7 @@ def generate_sessions(
     tutor: Tutor | None = None,
     days: int | None = None,
     now: datetime | None = None,
-    actor: Any = None,
+    actor: User | None = None,
 ) -> GenerationReport:
     """Create the sessions of the next ``days`` local days from availability; see the module doc.
 
@@ -121,7 +131,7 @@ def generate_sessions(
     return report
 
 
-def _generate_for_tutor(tutor: Tutor, *, days: int, now: datetime, actor: Any) -> TutorGeneration:
+def _generate_for_tutor(tutor: Tutor, *, days: int, now: datetime, actor: User | None) -> TutorGeneration:
     attempt = 1
     while True:
         try:
@@ -139,7 +149,7 @@ def _generate_for_tutor(tutor: Tutor, *, days: int, now: datetime, actor: Any) -
             attempt += 1
 
 
-def _generate_locked(tutor: Tutor, *, days: int, now: datetime, actor: Any) -> TutorGeneration:
+def _generate_locked(tutor: Tutor, *, days: int, now: datetime, actor: User | None) -> TutorGeneration:
     days = min(days, tutor.max_advance_days)
     result = TutorGeneration(tutor=tutor, days=days)
     if not tutor.is_active:
@@ -169,6 +179,7 @@ def _generate_locked(tutor: Tutor, *, days: int, now: datetime, actor: Any) -> T
                 continue
             for local_start in _wall_slots(window, day, tutor):
                 starts_at = _instant(local_start, zone)
+                session = None
                 if starts_at is None:
                     reason = SkipReason.NO_SUCH_TIME
                 elif _hits_exception(local_start, local_start + lesson, day_off):
@@ -178,15 +189,19 @@ def _generate_locked(tutor: Tutor, *, days: int, now: datetime, actor: Any) -> T
                 elif starts_at < earliest and starts_at not in calendar.live:  # one made earlier is "scheduled"
                     reason = SkipReason.NOTICE
                 else:
-                    reason = calendar.conflict(starts_at, starts_at + lesson)
-                if reason is None:
-                    new.append(_session(window, tutor, starts_at, starts_at + lesson, actor))
-                    calendar.add(starts_at, starts_at + lesson)
+                    session = _session(window, tutor, starts_at, starts_at + lesson, actor)
+                    reason = calendar.conflict(session, now=now)
+                if session is not None and reason is None:
+                    new.append(session)
+                    calendar.add(session)
                 else:
                     result.skipped.append(Skipped(local_start, reason))
 
     if new:
         created = Session.objects.bulk_create(new)
+        who = _actor(actor)
+        written = timezone.now()  # when it happened; ``now`` only places the days generated
+        history.write(history.creation(s, SessionAction.GENERATED, actor=who, now=written) for s in created)
         result.created = len(created)
         _publish(tutor, created)
     return result
@@ -195,43 +210,40 @@ def _generate_locked(tutor: Tutor, *, days: int, now: datetime, actor: Any) -> T
 class _TutorCalendar:
     """The tutor's sessions around the range, to check each planned lesson against in memory."""
 
-    def __init__(self, tutor: Tutor) -> None:
-        self.before = timedelta(minutes=tutor.buffer_before_minutes)
-        self.after = timedelta(minutes=tutor.buffer_after_minutes)
+    def __init__(self) -> None:
         self.live: set[datetime] = set()
         self.cancelled: set[datetime] = set()
-        self.busy: list[tuple[datetime, datetime]] = []  # live sessions, padded by the buffers
+        self.timetable = schedule.Timetable()  # live sessions, for the rules every session keeps
 
     @classmethod
     def read(cls, tutor: Tutor, first_day: date, last_day: date) -> _TutorCalendar:
-        calendar = cls(tutor)
+        calendar = cls()
         # A day's margin each side catches sessions whose buffers reach into the range.
         zone = tutor.tzinfo
         range_start = datetime.combine(first_day, time(), tzinfo=zone) - timedelta(days=1)
         range_end = datetime.combine(last_day, time(), tzinfo=zone) + timedelta(days=2)
         rows = Session.objects.filter(tutor=tutor, starts_at__lt=range_end, ends_at__gt=range_start).values_list(
-            "starts_at", "ends_at", "status"
+            "pk", "product_id", "room", "starts_at", "ends_at", "status", "product__name"
         )
-        for starts_at, ends_at, status in rows:
+        for pk, product_id, room, starts_at, ends_at, status, name in rows:
             if status == SessionStatus.CANCELLED:
                 calendar.cancelled.add(starts_at)
             else:
-                calendar.add(starts_at, ends_at)
+                calendar.live.add(starts_at)
+                calendar.timetable.add_row(pk, tutor.pk, product_id, room, starts_at, ends_at, name)
         return calendar
 
-    def add(self, starts_at: datetime, ends_at: datetime) -> None:
-        self.live.add(starts_at)
-        self.busy.append((starts_at - self.before, ends_at + self.after))
+    def add(self, session: Session) -> None:
+        self.live.add(session.starts_at)
+        self.timetable.add(session)
 
-    def conflict(self, starts_at: datetime, ends_at: datetime) -> SkipReason | None:
-        if starts_at in self.live:
+    def conflict(self, session: Session, *, now: datetime) -> SkipReason | Rule | None:
+        if session.starts_at in self.live:
             return SkipReason.SCHEDULED
-        if starts_at in self.cancelled:
+        if session.starts_at in self.cancelled:
             return SkipReason.CANCELLED
-        start, end = starts_at - self.before, ends_at + self.after
-        if any(start < other_end and other_start < end for other_start, other_end in self.busy):
-            return SkipReason.OVERLAP
-        return None
+        verdict = schedule.refusal(session, now=now) or self.timetable.clash(session)
+        return None if verdict is None else RULE_REASONS.get(verdict.rule, verdict.rule)
 
 
 def _days(first: date, last: date) -> Iterator[date]:
@@ -285,7 +297,7 @@ def _hits_exception(start: datetime, end: datetime, exceptions: list[DateExcepti
     return False
 
 
-def _session(window: Availability, tutor: Tutor, starts_at: datetime, ends_at: datetime, actor: Any) -> Session:
+def _session(window: Availability, tutor: Tutor, starts_at: datetime, ends_at: datetime, actor: User | None) -> Session:
     return Session(
         product=window.product,
         tutor=tutor,

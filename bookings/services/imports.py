@@ -13,43 +13,49 @@ The history (``BookingEvent``) is still written for every booking, with source `
 
 from __future__ import annotations
 
+import copy
 import secrets
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
-from functools import cache
 from typing import Any
 
 from django.contrib.auth.hashers import make_password
-from django.db import IntegrityError, connection, transaction
-from django.db.models import Case, F, IntegerField, Model, Value, When
+from django.db import IntegrityError, transaction
+from django.db.models import Case, F, IntegerField, Value, When
 from django.utils import timezone
 
 from backoffice.models import Role, User
-from bookings.errors import AlreadyBooked, BookingNotAllowed, SessionFull
+from bookings.errors import AlreadyBooked, BookingNotAllowed
 from bookings.models import (
     Booking,
     BookingEvent,
     BookingSource,
     BookingStatus,
+    ConfirmedVia,
+    InitialState,
     PaymentMethod,
     Reminder,
     Session,
+    SessionAction,
     SessionSource,
     SessionStatus,
     TestResult,
 )
 from bookings.models.bookings import REFERENCE_ALPHABET, REFERENCE_LENGTH
 from bookings.models.results import SUB_SCORES
-from bookings.reports import bump_dashboard_version
-from bookings.services._common import _actor, slot_data
-from bookings.services.booking import _is_active_booking_violation, check_bookable
-from bookings.services.reminders import cancel_pending_reminders, start_reminders
+from bookings.services import schedule
+from bookings.services import session_history as history
+from bookings.services._common import _actor, known_actor, slot_data
+from bookings.services.booking import check_bookable, creation_history, is_active_booking_violation
+from bookings.services.reminders import start_reminders
 from bookings.services.results import _values
-from realtime.events import publish_many, session_group, staff_group
+from bookings.services.seats import publish_slots, slots, take_seats
+from bookings.services.state_machine import COMPLETE
+from bookings.services.transitions import finish_bookings
 
 # Rows per INSERT batch: big enough that round trips do not dominate, small enough that the ORM
 # objects of one batch are all that is in memory at once.
@@ -85,7 +91,7 @@ class BookingRequest:
 def book_many(
     requests: Sequence[BookingRequest],
     *,
-    actor: Any = None,
+    actor: User | None = None,
     now: datetime | None = None,
     source: str = BookingSource.IMPORT,
 ) -> int:
@@ -93,12 +99,12 @@ def book_many(
 
     The same rules: the session must be bookable (open, not started, the tutor's notice), a student
     holds one active booking per session (the partial unique index decides, as for ``book``), the
-    price is snapshotted, pending bookings expire after the payment window, free products and
-    auto-confirm tutors confirm at once, confirmed bookings get their start reminders, and every
-    booking gets its history. Seats are taken last, per session, with one conditional UPDATE per
-    batch of sessions (``seats_taken + n <= capacity``): a booking made through the admin at the
-    same moment either lands first -- and this raises SessionFull, rolling the import back -- or
-    waits for the import to commit and then finds the seats gone. Returns how many were made.
+    price is snapshotted, the booking starts as ``Booking.initial_state`` decides (asked once per
+    session), confirmed bookings get their start reminders, and every booking gets the history
+    ``book()`` writes. Seats are taken last, per session, with ``seats.take_seats``: a booking made
+    through the admin at the same moment either lands first -- and this raises SessionFull, rolling
+    the import back -- or waits for the import to commit and then finds the seats gone. Returns how
+    many were made.
     """
     now = now or timezone.now()
     methods = set(PaymentMethod.values)
@@ -110,103 +116,65 @@ def book_many(
             check_bookable(request.session, now=now)
             checked.add(request.session.pk)
     wanted = Counter(request.session.pk for request in requests)
-    who = _actor(actor)
+    who = known_actor(actor)
     used: set[str] = set()
+    states: dict[tuple[int, bool], InitialState] = {}
     with transaction.atomic():
         for batch in _chunks(requests, BATCH_SIZE):
             references = _new_references(len(batch), used)
-            made = [
-                _new_booking(request, reference, now=now, actor=who, source=source)
-                for request, reference in zip(batch, references, strict=True)
-            ]
-            bookings = [booking for booking, _ in made]
-            try:
-                Booking.objects.bulk_create(bookings)
-            except IntegrityError as exc:
-                if _is_active_booking_violation(exc):
-                    raise AlreadyBooked("A student in the file was booked into one of its sessions meanwhile.") from exc
-                raise
-            events: list[BookingEvent] = []
-            reminders: list[Reminder] = []
-            actor_id = who.pk if who else None
-            for (booking, via), request in zip(made, batch, strict=True):
-                data = {
-                    "session": booking.session_id,
-                    "source": source,
-                    "price": str(booking.price),
-                    "payment_method": booking.payment_method,
-                }
-                events.append(_event(booking.pk, "booking.created", actor_id, data, now))
-                if via:
-                    events.append(_event(booking.pk, "booking.confirmed", actor_id, {"via": via}, now))
-                    Booking.session.field.set_cached_value(booking, request.session)
-                    Booking.student.field.set_cached_value(booking, request.student)
-                    reminders.extend(start_reminders(booking, now=now))
-            BookingEvent.objects.bulk_create(events, batch_size=BATCH_SIZE)
-            Reminder.objects.bulk_create(reminders, batch_size=BATCH_SIZE)
-        slots = take_seats(wanted, now=now)
-        publish_slots(slots)
+            made: list[tuple[Booking, InitialState]] = []
+            for request, reference in zip(batch, references, strict=True):
+                key = (request.session.pk, request.confirm)
+                if (state := states.get(key)) is None:
+                    via = ConfirmedVia.IMPORT if request.confirm else None  # booked, then confirmed as confirm() would
+                    state = states[key] = Booking.initial_state(request.session, now=now, confirm_via=via)
+                made.append((_new_booking(request, reference, state, now=now, actor=who, source=source), state))
+            _insert(made, actor=who, now=now)
+        publish_slots(take_seats(wanted, now=now))
     return len(requests)
 
 
-@cache
-def _attnames(model: type[Model]) -> tuple[str, ...]:
-    return tuple(field.attname for field in model._meta.concrete_fields)
-
-
-def _instance[M: Model](model: type[M], values: dict[str, Any]) -> M:
-    """``model`` with every field given positionally, as Django builds the rows it reads.
-
-    Keyword construction (relation descriptors, callable defaults such as a new reference) cost
-    more than everything else an imported row needs; a missing field is a KeyError, not a default.
-    """
-    return model(*[values[name] for name in _attnames(model)])
-
-
-def _event(booking_id: int, action: str, actor_id: int | None, data: dict[str, Any], now: datetime) -> BookingEvent:
-    return _instance(
-        BookingEvent,
-        {"id": None, "booking_id": booking_id, "action": action, "actor_id": actor_id, "data": data, "created_at": now},
-    )
+def _insert(made: Sequence[tuple[Booking, InitialState]], *, actor: User | None, now: datetime) -> None:
+    """One batch of ``book_many``: the bookings, the history ``book()`` writes, the start reminders."""
+    try:
+        Booking.objects.bulk_create([booking for booking, _ in made])
+    except IntegrityError as exc:
+        if is_active_booking_violation(exc):
+            raise AlreadyBooked("A student in the file was booked into one of its sessions meanwhile.") from exc
+        raise
+    history = [
+        row for booking, state in made for row in creation_history(booking, state.confirmed_via, actor=actor, now=now)
+    ]
+    BookingEvent.objects.bulk_create(history, batch_size=BATCH_SIZE)
+    reminders = [
+        reminder
+        for booking, state in made
+        if state.status == BookingStatus.CONFIRMED
+        for reminder in start_reminders(booking, now=now)
+    ]
+    Reminder.objects.bulk_create(reminders, batch_size=BATCH_SIZE)
 
 
 def _new_booking(
-    request: BookingRequest, reference: str, *, now: datetime, actor: Any, source: str
-) -> tuple[Booking, str | None]:
-    """The unsaved booking ``book()`` would make, and why it is confirmed (None if pending)."""
-    session = request.session
-    product = session.product
-    if product.is_free:
-        via: str | None = "free"
-    elif session.tutor_id and session.tutor.auto_confirm:
-        via = "auto_confirm"
-    elif request.confirm:
-        via = "import"  # booked, then confirmed as confirm() would, in the same step
-    else:
-        via = None
-    values = {
-        "id": None,
-        "reference": reference,
-        "student_id": request.student.pk,
-        "session_id": session.pk,
-        "status": BookingStatus.CONFIRMED if via else BookingStatus.PENDING,
-        "cancel_reason": "",
-        "payment_method": request.payment_method,
-        "price": product.price,
-        "currency": product.currency,
-        # An unpaid seat is released after the payment window, and never later than the start.
-        "expires_at": None if via else min(now + timedelta(hours=product.payment_window_hours), session.starts_at),
-        "has_result": False,
-        "needs_refund": False,
-        "rescheduled_from_id": None,
-        "source": source,
-        "created_by_id": actor.pk if actor else None,
-        "created_at": now,
-        "updated_at": now,
-        "confirmed_at": now if via else None,
-        "cancelled_at": None,
-    }
-    return _instance(Booking, values), via
+    request: BookingRequest, reference: str, state: InitialState, *, now: datetime, actor: User | None, source: str
+) -> Booking:
+    """The unsaved booking ``book()`` would make, starting in ``state``."""
+    product = request.session.product
+    return Booking(
+        reference=reference,
+        student=request.student,
+        session=request.session,
+        status=state.status,
+        payment_method=request.payment_method,
+        price=product.price,
+        currency=product.currency,
+        expires_at=state.expires_at,
+        confirmed_at=state.confirmed_at,
+        source=source,
+        created_by=actor,
+        created_at=now,
+        updated_at=now,
+    )
 
 
 def _new_references(count: int, used: set[str]) -> list[str]:
@@ -236,49 +204,6 @@ def _new_references(count: int, used: set[str]) -> list[str]:
     return references
 
 
-def take_seats(wanted: dict[int, int], *, now: datetime) -> list[dict[str, Any]]:
-    """Take ``n`` seats in each session ``{session id: n}``, or raise SessionFull taking none.
-
-    One conditional UPDATE per batch of sessions: each row is re-checked under its row lock
-    (open, not started, ``seats_taken + n <= capacity``), so a concurrent booker cannot push a
-    session over capacity whichever commits first. Returns the ``slot.updated`` payloads.
-    """
-    table = connection.ops.quote_name(Session._meta.db_table)
-    slots: list[dict[str, Any]] = []
-    for batch in _chunks(sorted(wanted.items()), SEAT_BATCH):
-        # Sorted ids: two imports locking overlapping sessions take the locks in the same order.
-        case = "CASE id " + " ".join("WHEN %s THEN %s" for _ in batch) + " END"
-        pairs = [value for item in batch for value in item]
-        ids = [session_id for session_id, _ in batch]
-        marks = ", ".join(["%s"] * len(ids))
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"UPDATE {table} SET seats_taken = seats_taken + {case} "
-                f"WHERE id IN ({marks}) AND status = %s AND starts_at > %s AND seats_taken + {case} <= capacity "
-                "RETURNING id, capacity, seats_taken, status",
-                [*pairs, *ids, SessionStatus.OPEN, now, *pairs],
-            )
-            rows = cursor.fetchall()
-        if len(rows) != len(batch):
-            missing = set(ids) - {row[0] for row in rows}
-            session = Session.objects.select_related("product", "tutor__user").get(pk=min(missing))
-            raise SessionFull(
-                f"{session} has {session.seats_left} seat(s) left: it cannot take {wanted[session.pk]} more."
-            )
-        slots += [slot_data(pk, capacity=cap, seats_taken=taken, status=status) for pk, cap, taken, status in rows]
-    return slots
-
-
-def publish_slots(slots: Sequence[dict[str, Any]]) -> None:
-    if not slots:
-        return
-    bump_dashboard_version()
-    publish_many([("slot.updated", slot, [staff_group(), session_group(slot["session"])], ()) for slot in slots])
-
-
-# --- Sessions ------------------------------------------------------------------------------------
-
-
 @dataclass(frozen=True, slots=True)
 class SessionChange:
     session: Session
@@ -286,8 +211,16 @@ class SessionChange:
     room: str | None = None
 
 
-def create_sessions(sessions: Sequence[Session], *, actor: Any = None) -> list[Session]:
-    """Insert new sessions (source import), open with no seat taken, and announce them."""
+def create_sessions(
+    sessions: Sequence[Session], *, actor: User | None = None, now: datetime | None = None
+) -> list[Session]:
+    """Insert new sessions (source import), open with no seat taken, record and announce them.
+
+    The rules are ``create_session``'s (``bookings.services.schedule``), judged again here under the
+    tutors' locks: the file was checked against what was there then, and a session added since (by
+    hand, by generation) refuses the whole batch, which the import then reports row by row.
+    """
+    now = now or timezone.now()
     who = _actor(actor)
     for session in sessions:
         session.source = SessionSource.IMPORT
@@ -296,7 +229,12 @@ def create_sessions(sessions: Sequence[Session], *, actor: Any = None) -> list[S
         session.created_by = who
     try:
         with transaction.atomic():
+            schedule.lock_tutors(s.tutor_id for s in sessions if s.tutor_id)
+            refused = next((verdict for verdict in schedule.judge(sessions, now=now) if verdict), None)
+            if refused is not None:
+                raise BookingNotAllowed(f"A session in the file is no longer possible: {refused.message}")
             created = Session.objects.bulk_create(sessions, batch_size=BATCH_SIZE)
+            history.write(history.creation(s, SessionAction.IMPORTED, actor=who, now=now) for s in created)
     except IntegrityError as exc:
         # One live session per tutor and start: something else added one at the same time.
         raise BookingNotAllowed("Another session was added at one of these times just now.") from exc
@@ -304,14 +242,38 @@ def create_sessions(sessions: Sequence[Session], *, actor: Any = None) -> list[S
     return created
 
 
-def update_sessions(changes: Sequence[SessionChange], *, actor: Any = None) -> None:
-    """Change capacities and rooms; a capacity never goes below the seats taken (as ``change_capacity``).
+def edited_session(change: SessionChange) -> tuple[Session, dict[str, Any]]:
+    """The session as ``change`` leaves it, and the fields it changes with their new values."""
+    changes = {
+        name: value
+        for name, value in (("capacity", change.capacity), ("room", change.room))
+        if value is not None and value != getattr(change.session, name)
+    }
+    edited = copy.copy(change.session)
+    for name, value in changes.items():
+        setattr(edited, name, value)
+    return edited, changes
 
-    The check is in the UPDATE itself, so a booking that lands meanwhile makes it fail, not oversell.
+
+def update_sessions(
+    changes: Sequence[SessionChange], *, actor: User | None = None, now: datetime | None = None
+) -> None:
+    """Change capacities and rooms as ``update_session`` would: the session rules for what changes
+    (capacity range, the room free then), a capacity never below the seats taken, and a history.
+
+    The seats check is in the UPDATE itself, so a booking that lands meanwhile makes it fail, not
+    oversell. ``change.session`` is the session as read before (its product loaded).
     """
-    for change in changes:
-        if change.capacity is not None and change.capacity < 1:
-            raise BookingNotAllowed("A session needs at least one seat.")
+    now = now or timezone.now()
+    edits = [edited_session(change) for change in changes]
+    timetable = schedule.Timetable.around([edited for edited, changed in edits if "room" in changed])
+    for edited, changed in edits:
+        verdict = schedule.refusal(edited, now=now, changed=changed.keys())
+        if verdict is None and "room" in changed:
+            verdict = timetable.clash(edited)
+            timetable.add(edited)
+        if verdict is not None:
+            raise BookingNotAllowed(f"{edited}: {verdict.message}")
     for batch in _chunks(changes, SEAT_BATCH):
         capacity = Case(
             *[When(pk=c.session.pk, then=Value(c.capacity)) for c in batch if c.capacity is not None],
@@ -331,6 +293,12 @@ def update_sessions(changes: Sequence[SessionChange], *, actor: Any = None) -> N
         publish_slots(
             [slot_data(pk, capacity=cap, seats_taken=taken, status=status) for pk, cap, taken, status in rows]
         )
+    who = _actor(actor)
+    history.write(
+        event
+        for change, (_, changed) in zip(changes, edits, strict=True)
+        for event in history.edits(change.session, changed, actor=who, now=now, via="import")
+    )
 
 
 # --- Students --------------------------------------------------------------------------------
@@ -409,7 +377,7 @@ def record_results(items: Sequence[ResultScores], *, actor: Any = None, now: dat
     The caller has validated the scores (``TestResult.clean``) and the booking's state.
     """
     now = now or timezone.now()
-    who = _actor(actor)
+    who = known_actor(actor)
     new = [item for item in items if item.result is None]
     corrections = [item for item in items if item.result is not None]
     with transaction.atomic():
@@ -434,7 +402,10 @@ def record_results(items: Sequence[ResultScores], *, actor: Any = None, now: dat
         booking_ids = [result.booking.pk for result in results]
         for batch in _chunks(booking_ids, BATCH_SIZE):
             Booking.objects.filter(pk__in=batch).update(has_result=True, updated_at=now)
-        events += _complete_confirmed([result.booking for result in results], actor=who, now=now)
+        # The result's history row first, then the completion's (as record_result writes them).
+        BookingEvent.objects.bulk_create(events, batch_size=BATCH_SIZE)
+        _complete_confirmed([result.booking for result in results], actor=who, now=now)
+        events = []
         changed = []
         for item in corrections:
             result = item.result
@@ -457,30 +428,13 @@ def record_results(items: Sequence[ResultScores], *, actor: Any = None, now: dat
         BookingEvent.objects.bulk_create(events, batch_size=BATCH_SIZE)
 
 
-def _complete_confirmed(bookings: Sequence[Booking], *, actor: Any, now: datetime) -> list[BookingEvent]:
-    """A confirmed booking that gets a result is completed: the seat count is freed (as ``_finish``)."""
+def _complete_confirmed(bookings: Sequence[Booking], *, actor: User | None, now: datetime) -> None:
+    """A confirmed booking that gets a result is completed, as ``record_result`` does: the state
+    machine's completion (seat freed, reminders cancelled, history), announced by seats only."""
     confirmed = [b for b in bookings if b.status == BookingStatus.CONFIRMED]
-    if not confirmed:
-        return []
-    ids = [b.pk for b in confirmed]
-    done = 0
-    for batch in _chunks(ids, BATCH_SIZE):
-        # Compare-and-set on the status, as change_status: a booking cancelled meanwhile is not completed.
-        done += Booking.objects.filter(pk__in=batch, status=BookingStatus.CONFIRMED).update(
-            status=BookingStatus.COMPLETED, updated_at=now
-        )
-    if done != len(ids):
-        raise BookingNotAllowed("A booking in the file changed status meanwhile.")
-    freed = Counter(b.session_id for b in confirmed)
-    for batch in _chunks(sorted(freed.items()), SEAT_BATCH):
-        change = Case(*[When(pk=pk, then=Value(n)) for pk, n in batch], output_field=IntegerField())
-        Session.objects.filter(pk__in=[pk for pk, _ in batch]).update(seats_taken=F("seats_taken") - change)
-    cancel_pending_reminders(ids)
+    for batch in _chunks(confirmed, BATCH_SIZE):
+        targets = Booking.objects.filter(pk__in=[b.pk for b in batch])
+        finish_bookings(targets, COMPLETE, actor=actor, now=now, expect=len(batch), publish=False, via="result")
     for booking in confirmed:
         booking.status = BookingStatus.COMPLETED
-    rows = Session.objects.filter(pk__in=list(freed)).values_list("pk", "capacity", "seats_taken", "status")
-    publish_slots([slot_data(pk, capacity=cap, seats_taken=taken, status=status) for pk, cap, taken, status in rows])
-    return [
-        BookingEvent(booking=b, action="booking.completed", actor=actor, created_at=now, data={"via": "result"})
-        for b in confirmed
-    ]
+    publish_slots(slots({b.session_id for b in confirmed}))

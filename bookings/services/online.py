@@ -7,8 +7,9 @@ money of any paid payment, cash or online; sending the money back is the cashier
 provider's part (a Click reversal, Payme's cabinet), recorded here.
 
 Every write locks the booking's row first, as ``record_payment`` does, so everything that moves
-money for one booking -- a provider's callback, its duplicate, a desk, a refund, the expiry sweep's
-SKIP LOCKED -- happens one at a time.
+money for one booking -- a provider's callback, its duplicate, a desk, a refund, a reschedule moving
+its payments, the expiry sweep's SKIP LOCKED -- happens one at a time. A payment is always on the
+live booking (a reschedule moves it), so the booking to lock is the payment's own: ``locked_payment``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db import transaction
+from django.db.models import QuerySet
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -29,15 +31,18 @@ from bookings.errors import BookingNotAllowed, InvalidTransition
 from bookings.models import SEAT_HOLDING, Booking, BookingStatus, CancelReason, Payment, PaymentProvider, PaymentStatus
 from bookings.notify import SMSMessage, send_emails, send_sms
 from bookings.reports import bump_dashboard_version
-from bookings.selectors import RESCHEDULE_CHAIN_LIMIT, amount_owed, paid_total
-from bookings.services._common import fresh, log_event, publish_booking, publish_slot
-from bookings.services.transitions import _cancel
+from bookings.selectors import amount_owed, paid_total
+from bookings.services._common import fresh, log_event
+from bookings.services.transitions import mark_cancelled
 from realtime.events import publish, staff_group
 
 logger = logging.getLogger(__name__)
 
 ONLINE_PROVIDERS = (PaymentProvider.CLICK, PaymentProvider.PAYME)
 PAYME_PERFORMED = 2  # Payme's state of a performed transaction (bookings.payments.payme)
+# A payment's booking is read, locked, and the payment read again: each further pass follows a
+# reschedule that moved it in between. More than a few in one callback is not a race but a bug.
+LOCK_PASSES = 5
 # The provider's own bookkeeping on a payment (see Payment); the only fields callers may set here.
 PROVIDER_FIELDS = frozenset(
     {
@@ -103,6 +108,26 @@ def start_online_payment(
     return payment
 
 
+def locked_payment(payments: QuerySet[Payment]) -> Payment | None:
+    """The payment ``payments`` selects, its booking's row locked first and the payment's after it
+    (the order every writer of a booking's money keeps); ``payment.booking`` is that booking, fresh.
+
+    Runs inside the caller's transaction. A reschedule moves a booking's payments under the old
+    booking's lock, so the payment is read again once the lock is held: if it was moved in between,
+    the lock is taken on the booking it moved to. None when ``payments`` selects nothing.
+    """
+    for _ in range(LOCK_PASSES):
+        booking_id = payments.values_list("booking_id", flat=True).first()
+        if booking_id is None:
+            return None
+        booking = fresh(Booking(pk=booking_id), lock=True)
+        payment = payments.filter(booking_id=booking_id).select_for_update().first()
+        if payment is not None:
+            payment.booking = booking
+            return payment
+    raise RuntimeError(f"A payment moved between bookings {LOCK_PASSES} times while its booking was being locked.")
+
+
 def cancel_payment_attempt(
     payment: Payment, *, failed: bool = False, note: str = "", actor: Any = None, **provider_fields: Any
 ) -> Payment:
@@ -110,8 +135,8 @@ def cancel_payment_attempt(
     reported an error. The booking is left as it was (a pending one waits for its own deadline)."""
     _check_fields(provider_fields)
     with transaction.atomic():
-        booking = fresh(payment.booking, lock=True)
-        current = Payment.objects.select_for_update().get(pk=payment.pk)
+        current = _locked(payment)
+        booking = current.booking
         if current.status != PaymentStatus.PENDING:
             raise InvalidTransition(
                 f"{current.get_provider_display()} transaction {current.provider_txn_id} is "
@@ -146,10 +171,10 @@ def set_provider_state(payment: Payment, **provider_fields: Any) -> Payment:
 def refund(payment: Payment, *, amount: Decimal | int | str | None = None, reason: str, actor: Any) -> Payment:
     """Record money of a paid payment returned: all that is left of it (``amount=None``) or a part.
 
-    A refund that leaves nothing of the payment cancels its booking (the one now holding the seat,
-    after reschedules) if it still holds a seat: through the cancel transition, so the seat is
-    released and the history written. A partial refund leaves the booking as it is. A booking
-    flagged ``needs_refund`` is cleared once nothing paid is left on it. ``payment.refunded`` is
+    A refund that leaves nothing of the payment cancels its booking (the one holding the seat: a
+    reschedule moves the payments along) if it still holds a seat: through the cancel transition,
+    so the seat is released and the history written. A partial refund leaves the booking as it is.
+    A booking flagged ``needs_refund`` is cleared once nothing paid is left on it. ``payment.refunded`` is
     published after commit and the student is told (a notification, and an e-mail when they have
     an address).
     """
@@ -158,9 +183,8 @@ def refund(payment: Payment, *, amount: Decimal | int | str | None = None, reaso
         raise BookingNotAllowed("Say why the money is returned.")
     wanted = None if amount is None else _positive(amount)
     with transaction.atomic():
-        own = fresh(payment.booking, lock=True)
-        holder = _holder(own)
-        current = Payment.objects.select_for_update().get(pk=payment.pk)
+        current = _locked(payment)
+        booking = current.booking
         left = current.refundable
         if left <= 0:
             raise BookingNotAllowed(f"Nothing of this {current.get_provider_display()} payment is left to refund.")
@@ -170,7 +194,7 @@ def refund(payment: Payment, *, amount: Decimal | int | str | None = None, reaso
         _record_refund(current, returned)
         full = current.refunded_amount == current.amount
         log_event(
-            own,
+            booking,
             "payment.refunded",
             actor=actor,
             payment=current.pk,
@@ -179,15 +203,19 @@ def refund(payment: Payment, *, amount: Decimal | int | str | None = None, reaso
             reason=reason,
             full=full,
         )
-        if full and holder.status in SEAT_HOLDING:
-            _cancel(holder, reason=CancelReason.STAFF, actor=actor, refund=current.pk)
-            publish_booking("booking.cancelled", holder, reason=CancelReason.STAFF, refund=current.pk)
-            publish_slot(holder.session_id)
-        if own.needs_refund and paid_total(own) == 0:
-            Booking.objects.filter(pk=own.pk).update(needs_refund=False, updated_at=timezone.now())
-            own.needs_refund = False
-        _publish_refund(current, own, holder=holder, returned=returned, reason=reason)
-        if own.student.email:
+        if full and booking.status in SEAT_HOLDING:
+            mark_cancelled(
+                [booking],
+                reason=CancelReason.STAFF,
+                actor=actor,
+                refund=current.pk,
+                announce={"reason": CancelReason.STAFF, "refund": current.pk},
+            )
+        if booking.needs_refund and paid_total(booking) == 0:
+            Booking.objects.filter(pk=booking.pk).update(needs_refund=False, updated_at=timezone.now())
+            booking.needs_refund = False
+        _publish_refund(current, booking, returned=returned, reason=reason)
+        if booking.student.email:
             transaction.on_commit(partial(send_refund_email, current.pk, returned))
     _copy(current, payment)
     return current
@@ -208,8 +236,8 @@ def request_payme_refund(payment: Payment, *, reason: str, actor: Any) -> Paymen
     if not reason:
         raise BookingNotAllowed("Say why the money is returned.")
     with transaction.atomic():
-        booking = fresh(payment.booking, lock=True)
-        current = Payment.objects.select_for_update().get(pk=payment.pk)
+        current = _locked(payment)
+        booking = current.booking
         if current.provider != PaymentProvider.PAYME or current.provider_state != PAYME_PERFORMED:
             raise BookingNotAllowed("Only a performed Payme transaction is refunded through Payme.")
         if current.refund_pending:
@@ -334,18 +362,15 @@ def _record_refund(payment: Payment, returned: Decimal) -> None:
     payment.save(update_fields=["refunded_amount", "status", "cancelled_at"])
 
 
-def _holder(booking: Booking) -> Booking:
-    """The booking that holds the seat this money paid for: ``booking``, or where it was rescheduled to."""
-    current = booking
-    for _ in range(RESCHEDULE_CHAIN_LIMIT):
-        moved = Booking.objects.filter(rescheduled_from_id=current.pk).first()
-        if moved is None:
-            break
-        current = fresh(moved, lock=True)
+def _locked(payment: Payment) -> Payment:
+    """``payment`` re-read under its booking's lock, wherever a reschedule has moved it since."""
+    current = locked_payment(Payment.objects.filter(pk=payment.pk))
+    if current is None:
+        raise Payment.DoesNotExist(f"No payment with id {payment.pk}.")
     return current
 
 
-def _publish_refund(payment: Payment, booking: Booking, *, holder: Booking, returned: Decimal, reason: str) -> None:
+def _publish_refund(payment: Payment, booking: Booking, *, returned: Decimal, reason: str) -> None:
     publish(
         "payment.refunded",
         {
@@ -357,7 +382,7 @@ def _publish_refund(payment: Payment, booking: Booking, *, holder: Booking, retu
             "refunded_amount": str(payment.refunded_amount),
             "currency": payment.currency,
             "reason": reason,
-            "booking_status": holder.status,
+            "booking_status": booking.status,
             "summary": f"{returned:,.0f} {payment.currency} refunded for {booking.reference}",
         },
         groups=[staff_group()],

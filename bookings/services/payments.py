@@ -9,9 +9,11 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from backoffice.models import User
 from bookings.errors import BookingNotAllowed
 from bookings.models import (
     Booking,
+    BookingAction,
     BookingStatus,
     CancelReason,
     Payment,
@@ -20,19 +22,14 @@ from bookings.models import (
 )
 from bookings.reports import bump_dashboard_version
 from bookings.selectors import amount_owed, paid_total
-from bookings.services._common import (
-    change_status,
-    fresh,
-    log_event,
-    publish_booking,
-    publish_slot,
-    take_seat,
-)
+from bookings.services._common import change_status, fresh, log_event, publish_booking
 from bookings.services.reminders import schedule_start_reminders
-from bookings.services.transitions import _confirm, _copy_state
+from bookings.services.seats import publish_slot, take_seat
+from bookings.services.transitions import copy_state, mark_confirmed
 from realtime.events import publish, staff_group
 
-__all__ = ["amount_owed", "paid_total", "pay_attempt", "record_payment"]  # the first two are bookings.selectors'
+# The first two are bookings.selectors', the one definition of what is paid and owed.
+__all__ = ["amount_owed", "move_payments", "paid_total", "pay_attempt", "record_payment"]
 
 
 def record_payment(
@@ -103,7 +100,7 @@ def _record_payment(
             attempt=attempt,
             provider_txn_id=provider_txn_id,
         )
-    _copy_state(current, booking)
+    copy_state(current, booking)
     return payment
 
 
@@ -184,11 +181,36 @@ def _take(
     )
     covered = amount >= owed  # owed was read under the lock: no second sum needed
     if booking.status == BookingStatus.PENDING and covered:
-        _confirm(booking, actor=actor, via="payment", payment=payment.pk)
+        mark_confirmed(booking, actor=actor, via="payment", payment=payment.pk)
     elif booking.status == BookingStatus.CANCELLED:
         _after_late_payment(booking, actor=actor, covered=covered, payment=payment)
     _publish_received(payment, booking)
     return payment
+
+
+def move_payments(old: Booking, new: Booking, *, actor: User | None = None) -> list[int]:
+    """Move every payment of ``old`` to ``new`` and say so in both histories; returns the ids moved.
+
+    One payment belongs to one booking, the live one: when a booking is rescheduled its money --
+    paid, partly refunded, online attempts still pending, failed ones kept for the record -- goes
+    with it, so it is counted once (for the booking holding the seat), a refund cancels that
+    booking, and a provider's callback for an attempt started before the move pays it there.
+    ``old`` gets ``payment.moved`` with ``to``, ``new`` gets it with ``from``, both with the payment
+    ids and the net amount paid (``paid_total``). Nothing is written when ``old`` has no payments.
+
+    Runs inside the caller's transaction, ``old``'s row locked (``reschedule``): every writer of a
+    booking's money locks the booking first, so no payment lands on ``old`` after the move.
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("move_payments() runs inside the transaction that holds the old booking's lock.")
+    ids = list(Payment.objects.filter(booking=old).order_by("pk").values_list("pk", flat=True))
+    if not ids:
+        return ids
+    amount = f"{paid_total(old):.2f}"  # as the payments' own amounts are written: "350000.00"
+    Payment.objects.filter(pk__in=ids).update(booking=new)
+    log_event(old, BookingAction.PAYMENT_MOVED, actor=actor, payments=ids, amount=amount, to=new.reference)
+    log_event(new, BookingAction.PAYMENT_MOVED, actor=actor, payments=ids, amount=amount, **{"from": old.reference})
+    return ids
 
 
 def _publish_received(payment: Payment, booking: Booking) -> None:

@@ -24,11 +24,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from bookings.conf import conf
 from bookings.models import Booking, BookingEvent, BookingStatus, Reminder, ReminderChannel, ReminderStatus
 from bookings.notify import channels, messages
 from bookings.notify.messages import PAYMENT_KIND
@@ -51,9 +51,9 @@ CLAIM_TIMEOUT = timedelta(minutes=10)
 def offsets(product_code: str | None = None) -> dict[str, timedelta]:
     """The offsets before the start: per product (REMINDER_OFFSETS_BY_PRODUCT, keyed by product code),
     else REMINDER_OFFSETS_MINUTES, else 24 h, 1 h and 15 min. Labels become the reminders' kind."""
-    by_product = getattr(settings, "REMINDER_OFFSETS_BY_PRODUCT", None) or {}
-    configured = by_product.get(product_code) if product_code else None
-    configured = configured or getattr(settings, "REMINDER_OFFSETS_MINUTES", None)
+    current = conf()
+    configured = current.reminder_offsets_by_product.get(product_code) if product_code else None
+    configured = configured or current.reminder_offsets_minutes
     if not configured:
         return DEFAULT_OFFSETS
     return {label: timedelta(minutes=int(minutes)) for label, minutes in configured.items()}
@@ -76,7 +76,7 @@ def start_reminders(booking: Booking, *, now: datetime) -> list[Reminder]:
     if session.tutor_id:
         targets.append((session.tutor.user_id, ReminderChannel.PUSH))
     # Only read the product when per-product offsets exist: booking is the hot path.
-    product_code = session.product.code if getattr(settings, "REMINDER_OFFSETS_BY_PRODUCT", None) else None
+    product_code = session.product.code if conf().reminder_offsets_by_product else None
     return [
         Reminder(
             booking=booking,
@@ -106,7 +106,7 @@ def cancel_payment_reminders(booking_ids: Iterable[int]) -> int:
 
 
 def payment_lead() -> timedelta:
-    return timedelta(hours=float(getattr(settings, "PAYMENT_REMINDER_HOURS_BEFORE_EXPIRY", 3)))
+    return conf().payment_reminder_lead
 
 
 def schedule_payment_reminders(*, now: datetime | None = None, booking_ids: Sequence[int] | None = None) -> int:
@@ -188,14 +188,14 @@ class DispatchReport:
 
 
 def max_attempts() -> int:
-    return int(getattr(settings, "REMINDER_MAX_ATTEMPTS", 5))
+    return conf().reminder_max_attempts
 
 
 def retry_delay(attempts: int) -> timedelta:
     """Exponential backoff: base, 2 × base, 4 × base ... after the 1st, 2nd, 3rd failure (never under a minute,
     so one run cannot spin on a reminder that keeps failing)."""
-    base = float(getattr(settings, "REMINDER_RETRY_BACKOFF", 5))
-    return timedelta(minutes=max(base * 2 ** max(attempts - 1, 0), 1))
+    delay = conf().reminder_retry_backoff * 2 ** max(attempts - 1, 0)
+    return max(delay, timedelta(minutes=1))
 
 
 def send_due_reminders(*, now: datetime | None = None, limit: int | None = None) -> DispatchReport:

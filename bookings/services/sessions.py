@@ -1,8 +1,14 @@
 """Changing a session itself: creating and editing it, capacity, closing, reopening, cancelling with
-its bookings, duplicating."""
+its bookings, duplicating.
+
+What a session may be (times, tutor, capacity, no clash) is decided in ``bookings.services.schedule``
+for every caller; each change here writes the session's history (``SessionEvent``) through
+``bookings.services.session_history``, whoever makes it.
+"""
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import Enum
@@ -13,6 +19,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from backoffice.models import User
 from bookings.errors import BookingNotAllowed, InvalidTransition
 from bookings.models import (
     SEAT_HOLDING,
@@ -20,11 +27,16 @@ from bookings.models import (
     CancelReason,
     Product,
     Session,
+    SessionAction,
+    SessionEvent,
     SessionSource,
     SessionStatus,
     Tutor,
 )
+from bookings.services import schedule
+from bookings.services import session_history as history
 from bookings.services._common import _actor, publish_booking, publish_slot, slot_data
+from bookings.services.schedule import SessionChangeRefused
 from bookings.services.transitions import _cancel
 from realtime.events import publish_many, session_group, staff_group
 
@@ -50,13 +62,15 @@ class Keep(Enum):
 
 KEEP = Keep.KEEP
 
-
-class SessionChangeRefused(BookingNotAllowed):
-    """A refused session edit; ``field`` names the field it is about, so a form can show it there."""
-
-    def __init__(self, message: str, *, field: str | None = None) -> None:
-        super().__init__(message)
-        self.field = field
+# How each way of making a session is recorded in its history.
+CREATION_ACTIONS = {
+    SessionSource.MANUAL: SessionAction.CREATED,
+    SessionSource.IMPORT: SessionAction.IMPORTED,
+    SessionSource.AVAILABILITY: SessionAction.GENERATED,
+}
+# Fields whose change can make a session clash with another (its tutor's or its room's). Not the
+# status: a cancelled session is never made live again, and open and closed ones both take their time.
+CLASH_FIELDS = frozenset({"product", "tutor", "room", "starts_at", "ends_at"})
 
 
 def create_session(
@@ -69,14 +83,16 @@ def create_session(
     capacity: int | None = None,
     status: str = SessionStatus.OPEN,
     source: str = SessionSource.MANUAL,
-    actor: Any = None,
+    actor: User | None = None,
 ) -> Session:
-    """Add a session. ``ends_at`` defaults to the start plus the product's duration, ``capacity`` to
-    the product's default capacity; a tutor's second live session at the same start is refused."""
+    """Add a session, or refuse it (``SessionChangeRefused`` naming the field) and add nothing.
+
+    ``ends_at`` defaults to the start plus the product's duration, ``capacity`` to the product's
+    default capacity. The rules are ``bookings.services.schedule``'s: times, tutor, capacity, a
+    start in the future, no clash with the tutor's sessions (with buffers) or the room's.
+    """
     ends_at = ends_at or starts_at + timedelta(minutes=product.duration_minutes)
     capacity = product.default_capacity if capacity is None else capacity
-    _check_times(starts_at, ends_at)
-    _check_capacity(capacity, taken=0)
     if status not in SessionStatus.values:
         raise SessionChangeRefused(f"“{status}” is not a session status.", field="status")
     session = Session(
@@ -90,11 +106,17 @@ def create_session(
         source=source,
         created_by=_actor(actor),
     )
+    now = timezone.now()
+    if verdict := schedule.refusal(session, now=now):
+        raise verdict.error()
     try:
         with transaction.atomic():
-            if tutor is not None and status != SessionStatus.CANCELLED:
-                _check_tutor_free(tutor, starts_at, session_id=None)
+            if tutor is not None:
+                schedule.lock_tutors([tutor.pk])
+            if verdict := schedule.Timetable.around([session]).clash(session):
+                raise verdict.error()
             session.save(force_insert=True)
+            history.write([history.creation(session, CREATION_ACTIONS[source], actor=session.created_by, now=now)])
             publish_slot(session.pk, slot_data(session.pk, capacity=capacity, seats_taken=0, status=status))
     except IntegrityError as exc:
         # The check above passed, but another session for this tutor and start committed meanwhile.
@@ -112,15 +134,16 @@ def update_session(
     ends_at: datetime | Literal[Keep.KEEP] | None = KEEP,
     capacity: int | Literal[Keep.KEEP] | None = KEEP,
     status: str | Literal[Keep.KEEP] = KEEP,
-    actor: Any = None,
+    actor: User | None = None,
 ) -> Session:
     """Apply an edit of a session whole, or refuse it whole (a ``BookingError``) and change nothing.
 
     Every field left as ``KEEP`` stays as it is; ``ends_at=None`` is the start plus the product's
-    duration and ``capacity=None`` the product's default capacity. The rules are those of the
-    single changes: capacity as ``change_capacity``, status as ``close_session``/``reopen_session``,
-    and product, tutor and times frozen while a booking holds a seat. A session still holding
-    bookings is not cancelled here: ``cancel_session`` does that, cancelling them with a reason.
+    duration and ``capacity=None`` the product's default capacity. The edit keeps the rules of
+    ``bookings.services.schedule`` for what it changes; the capacity never goes below the seats
+    taken; a status changes only as closing, reopening or cancelling allow; and product, tutor and
+    times are frozen while a booking holds a seat. A session still holding bookings is not
+    cancelled here: ``cancel_session`` does that, cancelling them with a reason.
     """
     asked = {
         name: value
@@ -135,6 +158,12 @@ def update_session(
         )
         if value is not KEEP
     }
+    return _edit(session, asked, actor=actor)
+
+
+def _edit(session: Session, asked: dict[str, Any], *, actor: User | None, transition: bool = False) -> Session:
+    """``update_session``'s work; ``transition=True`` refuses a status the session has already
+    (closing a closed session is an error, not nothing to do)."""
     try:
         with transaction.atomic():
             # Judged and written under the session's row lock: a booking taking a seat waits for
@@ -145,9 +174,12 @@ def update_session(
                 .select_related("product", "tutor__user")
                 .get(pk=session.pk)
             )
+            if transition and asked["status"] == current.status:
+                _check_status_change(current, to=asked["status"], taken=current.seats_taken)
             changes = _judge_edit(current, asked)
             if changes:
                 Session.objects.filter(pk=current.pk).update(**changes)
+                history.write(history.edits(current, changes, actor=_actor(actor), now=timezone.now()))
                 if "capacity" in changes or "status" in changes:
                     publish_slot(current.pk)
     except IntegrityError as exc:
@@ -179,17 +211,20 @@ def _judge_edit(current: Session, asked: dict[str, Any]) -> dict[str, Any]:
             f"{taken} booking(s) hold a seat, so the {names} cannot change: reschedule them to another session.",
             field=frozen[0],
         )
-    final = {name: changes.get(name, getattr(current, name)) for name in asked.keys() | {"starts_at", "ends_at"}}
-    if "starts_at" in changes or "ends_at" in changes:
-        _check_times(final["starts_at"], final["ends_at"])
-    if "capacity" in changes:
-        _check_capacity(changes["capacity"], taken=taken)
     if "status" in changes:
-        _check_status_change(current, to=changes["status"], ends_at=final["ends_at"], taken=taken)
-    tutor = changes.get("tutor", current.tutor)
-    live = changes.get("status", current.status) != SessionStatus.CANCELLED
-    if tutor is not None and live and {"tutor", "starts_at", "status"} & changes.keys():
-        _check_tutor_free(tutor, final["starts_at"], session_id=current.pk)
+        _check_status_change(current, to=changes["status"], taken=taken)
+    if "capacity" in changes and changes["capacity"] < taken:
+        raise SessionChangeRefused(_below_seats_taken(taken), field="capacity")
+    edited = copy.copy(current)
+    for name, value in changes.items():
+        setattr(edited, name, value)
+    if verdict := schedule.refusal(edited, now=timezone.now(), changed=changes.keys()):
+        raise verdict.error()
+    if CLASH_FIELDS & changes.keys():
+        if edited.tutor_id is not None:
+            schedule.lock_tutors([edited.tutor_id])  # after the session's row: the order every edit takes
+        if verdict := schedule.Timetable.around([edited]).clash(edited):
+            raise verdict.error()
     return changes
 
 
@@ -198,33 +233,14 @@ def _column(value: Any) -> Any:
     return value.pk if hasattr(value, "pk") else value
 
 
-def _check_times(starts_at: datetime, ends_at: datetime) -> None:
-    if ends_at <= starts_at:
-        raise SessionChangeRefused("The session must end after it starts.", field="ends_at")
-
-
-def _check_capacity(capacity: int, *, taken: int) -> None:
-    if capacity < 1:
-        raise SessionChangeRefused("A session needs at least one seat.", field="capacity")
-    if capacity < taken:
-        raise SessionChangeRefused(_below_seats_taken(taken), field="capacity")
-
-
 def _below_seats_taken(taken: int) -> str:
     return f"{taken} seats are booked: the capacity cannot be lower than that."
 
 
-def _check_reopenable(session: Session, *, ends_at: datetime) -> None:
-    if ends_at <= timezone.now():
-        raise BookingNotAllowed(f"{session} has ended: it cannot be reopened.")
-
-
-def _check_status_change(current: Session, *, to: str, ends_at: datetime, taken: int) -> None:
+def _check_status_change(current: Session, *, to: str, taken: int) -> None:
     if to not in STATUS_CHANGES:
         raise SessionChangeRefused(f"“{to}” is not a session status.", field="status")
     allowed, verb = STATUS_CHANGES[to]
-    if to == SessionStatus.OPEN:
-        _check_reopenable(current, ends_at=ends_at)
     if current.status not in allowed:
         raise InvalidTransition(f"{current} is {SessionStatus(current.status).label.lower()}: it cannot be {verb}.")
     if to == SessionStatus.CANCELLED and taken:
@@ -235,58 +251,34 @@ def _check_status_change(current: Session, *, to: str, ends_at: datetime, taken:
         )
 
 
-def _check_tutor_free(tutor: Tutor, starts_at: datetime, *, session_id: int | None) -> None:
-    clash = Session.objects.filter(tutor=tutor, starts_at=starts_at).exclude(status=SessionStatus.CANCELLED)
-    if session_id is not None:
-        clash = clash.exclude(pk=session_id)
-    if clash.exists():
-        raise _clash(tutor)
-
-
 def _clash(tutor: Tutor | None) -> SessionChangeRefused:
     who = tutor or "The tutor"
     return SessionChangeRefused(f"{who} already has a session starting at this time.", field="starts_at")
 
 
-def change_capacity(session: Session, *, capacity: int, actor: Any = None) -> Session:
-    """Set the number of seats; never below the seats already taken.
-
-    One conditional UPDATE: a booking taking a seat while staff lower the capacity either lands
-    first (and the change is refused with the new count) or finds the smaller capacity.
-    """
-    _check_capacity(capacity, taken=0)
-    with transaction.atomic():
-        if not Session.objects.filter(pk=session.pk, seats_taken__lte=capacity).update(capacity=capacity):
-            taken = Session.objects.values_list("seats_taken", flat=True).get(pk=session.pk)
-            raise SessionChangeRefused(_below_seats_taken(taken), field="capacity")
-        session.capacity = capacity
-        session.seats_taken = Session.objects.values_list("seats_taken", flat=True).get(pk=session.pk)
-        publish_slot(session.pk)
-    return session
+def change_capacity(session: Session, *, capacity: int, actor: User | None = None) -> Session:
+    """Set the number of seats: an edit of the capacity alone (never below the seats taken)."""
+    return _edit(session, {"capacity": capacity}, actor=actor)
 
 
-def close_session(session: Session, *, actor: Any = None) -> Session:
+def close_session(session: Session, *, actor: User | None = None) -> Session:
     """Stop new bookings; existing bookings keep their seats."""
-    with transaction.atomic():
-        _set_status(session, to=SessionStatus.CLOSED)
-        publish_slot(session.pk)
-    return session
+    return _edit(session, {"status": SessionStatus.CLOSED}, actor=actor, transition=True)
 
 
-def reopen_session(session: Session, *, actor: Any = None) -> Session:
-    _check_reopenable(session, ends_at=session.ends_at)
-    with transaction.atomic():
-        _set_status(session, to=SessionStatus.OPEN)
-        publish_slot(session.pk)
-    return session
+def reopen_session(session: Session, *, actor: User | None = None) -> Session:
+    """Take bookings again; never once the session has started."""
+    return _edit(session, {"status": SessionStatus.OPEN}, actor=actor, transition=True)
 
 
-def cancel_session(session: Session, *, reason: str = CancelReason.STAFF, actor: Any = None, note: str = "") -> int:
+def cancel_session(
+    session: Session, *, reason: str = CancelReason.STAFF, actor: User | None = None, note: str = ""
+) -> int:
     """Cancel the session and, in the same transaction, every booking that holds a seat in it.
 
     Each booking goes through the same cancellation as a single one (history, seat, reminders,
-    event); ``note``, the words staff gave for it, is kept in each booking's history. Returns how
-    many bookings were cancelled.
+    event); ``note``, the words staff gave for it, is kept in each booking's history and the
+    session's. Returns how many bookings were cancelled.
     """
     extra = {"note": note} if note else {}
     if reason not in (CancelReason.STAFF, CancelReason.TUTOR):
@@ -303,6 +295,8 @@ def cancel_session(session: Session, *, reason: str = CancelReason.STAFF, actor:
         for booking in bookings:
             _cancel(booking, reason=reason, actor=actor, session_cancelled=True, **extra)
             publish_booking("booking.cancelled", booking, reason=reason, session_cancelled=True)
+        data = {"reason": reason, "bookings": len(bookings), **extra}
+        history.write([history.event(session, SessionAction.CANCELLED, actor=_actor(actor), data=data)])
         publish_slot(session.pk)
         session.seats_taken = 0
     return len(bookings)
@@ -322,14 +316,15 @@ class Duplication:
     skipped: list[SkippedStart] = field(default_factory=list)
 
 
-def duplicate_session(session: Session, *, weeks: int, actor: Any = None) -> Duplication:
+def duplicate_session(session: Session, *, weeks: int, actor: User | None = None) -> Duplication:
     """Copy ``session`` to the same weekday and wall-clock time in each of the next ``weeks`` weeks.
 
     Weeks are stepped on the centre's clock (``TIME_ZONE``), not in 168-hour blocks, so a 10:00
     class stays at 10:00 across a daylight-saving change. A week is skipped, and reported, when its
-    start has passed, does not exist on that day's clock, or clashes with a non-cancelled session:
-    one of the same tutor overlapping it or, for a session without a tutor, one of the same product
-    in the same room. Everything else is created in one transaction, open and with no seats taken.
+    start does not exist on that day's clock or the copy breaks a rule of
+    ``bookings.services.schedule`` (in the past, the tutor or the room taken, ...). Everything else
+    is created in one transaction, open and with no seats taken, and recorded in the history of the
+    source and of each copy.
     """
     if not 1 <= weeks <= MAX_DUPLICATE_WEEKS:
         raise BookingNotAllowed(f"A session is duplicated for 1 to {MAX_DUPLICATE_WEEKS} weeks.")
@@ -347,39 +342,23 @@ def duplicate_session(session: Session, *, weeks: int, actor: Any = None) -> Dup
         if start.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != local:
             # Inside a spring-forward gap: that wall-clock time never happens on this day.
             skipped.append(SkippedStart(start, "that time does not exist on the clock that day"))
-        elif start <= now:
-            skipped.append(SkippedStart(start, "it is in the past"))
         else:
             starts.append(start.astimezone(UTC))
 
     try:
         with transaction.atomic():
             if session.tutor_id:
-                # Two duplications for one tutor at once would both find the same week free; the
-                # tutor's row lock makes the second wait and then see the first one's sessions.
-                list(Tutor.objects.select_for_update().filter(pk=session.tutor_id).values_list("pk"))
-            busy = _busy_spans(session, starts, duration)
-            new: list[Session] = []
-            for start in starts:
-                end = start + duration
-                if any(b_start < end and start < b_end for b_start, b_end in busy):
-                    who = session.tutor or f"{session.product} in {session.room or 'no room'}"
-                    skipped.append(SkippedStart(start, f"{who} already has a session at that time"))
-                    continue
-                new.append(
-                    Session(
-                        product_id=session.product_id,
-                        tutor_id=session.tutor_id,
-                        room=session.room,
-                        starts_at=start,
-                        ends_at=end,
-                        capacity=session.capacity,
-                        status=SessionStatus.OPEN,
-                        source=SessionSource.MANUAL,
-                        created_by=_actor(actor),
-                    )
-                )
+                schedule.lock_tutors([session.tutor_id])
+            copies = [_copy(session, start, start + duration, actor=actor) for start in starts]
+            new = []
+            for copy_, verdict in zip(copies, schedule.judge(copies, now=now), strict=True):
+                if verdict is None:
+                    new.append(copy_)
+                else:
+                    skipped.append(SkippedStart(copy_.starts_at, verdict.rule.value))
             created = Session.objects.bulk_create(new)
+            if created:
+                history.write(_duplication_history(session, created, skipped, actor=_actor(actor), now=now))
             publish_many(
                 [
                     (
@@ -399,18 +378,29 @@ def duplicate_session(session: Session, *, weeks: int, actor: Any = None) -> Dup
     return Duplication(created=created, skipped=skipped)
 
 
-def _busy_spans(session: Session, starts: list[datetime], duration: timedelta) -> list[tuple[datetime, datetime]]:
-    """(start, end) of every live session the copies of ``session`` could clash with, in one query."""
-    if not starts:
-        return []
-    query = Session.objects.exclude(status=SessionStatus.CANCELLED).filter(
-        starts_at__lt=starts[-1] + duration, ends_at__gt=starts[0]
+def _copy(session: Session, starts_at: datetime, ends_at: datetime, *, actor: User | None) -> Session:
+    return Session(
+        product=session.product,
+        tutor=session.tutor,
+        room=session.room,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        capacity=session.capacity,
+        status=SessionStatus.OPEN,
+        source=SessionSource.MANUAL,
+        created_by=_actor(actor),
     )
-    if session.tutor_id:
-        query = query.filter(tutor_id=session.tutor_id)
-    else:
-        query = query.filter(tutor__isnull=True, product_id=session.product_id, room=session.room)
-    return list(query.values_list("starts_at", "ends_at"))
+
+
+def _duplication_history(
+    source: Session, created: list[Session], skipped: list[SkippedStart], *, actor: User | None, now: datetime
+) -> list[SessionEvent]:
+    """``session.duplicated`` on the source (its copies) and on each copy (what it is a copy of)."""
+    origin = {"copy_of": source.pk, "copy_of_starts_at": history.shown(source.starts_at)}
+    events = [history.creation(c, SessionAction.DUPLICATED, actor=actor, now=now, **origin) for c in created]
+    data = {"copies": [history.shown(c.starts_at) for c in created], "skipped": len(skipped)}
+    events.append(history.event(source, SessionAction.DUPLICATED, actor=actor, data=data, now=now))
+    return events
 
 
 def _set_status(session: Session, *, to: str) -> Session:

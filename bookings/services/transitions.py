@@ -1,61 +1,52 @@
-"""Status changes of an existing booking: confirm, cancel, reschedule, complete, no-show."""
+"""Status changes of one existing booking: confirm, cancel, reschedule, complete, no-show.
+
+Each service re-reads the booking, asks the model whether the change is allowed now
+(``Booking.can_confirm`` ...), and moves it with the state machine's set-based core
+(``bookings.services.state_machine.move``) -- the same core the expiry sweep and auto-completion
+use for thousands of rows. The ``mark_*`` functions are those moves for callers already inside
+a transaction with a fresh booking (payments, refunds, results, a session's cancellation).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
+from backoffice.models import User
+from bookings.conf import conf
 from bookings.errors import AlreadyBooked, BookingNotAllowed, InvalidTransition
-from bookings.models import SEAT_HOLDING, Booking, BookingStatus, CancelReason, Session
+from bookings.models import Booking, BookingAction, BookingStatus, CancelReason, Session
 from bookings.models.tutors import FREE_CANCELLATION_CUTOFF, CancellationPolicy
-from bookings.services._common import (
-    change_status,
-    fresh,
-    log_event,
-    publish_booking,
-    publish_slot,
-    release_seats,
-)
-from bookings.services.booking import _book, _is_active_booking_violation
-from bookings.services.reminders import (
-    cancel_payment_reminders,
-    cancel_pending_reminders,
-    schedule_start_reminders,
-)
+from bookings.services import state_machine
+from bookings.services._common import fresh, log_event, publish_booking, refusal
+from bookings.services.booking import book_into, is_active_booking_violation
+from bookings.services.seats import publish_slot
 
 
-def confirm(booking: Booking, *, actor: Any = None) -> Booking:
+def confirm(booking: Booking, *, actor: User | None = None) -> Booking:
     with transaction.atomic():
         current = fresh(booking)
-        _confirm(current, actor=actor, via="staff" if actor is not None else "system")
-    _copy_state(current, booking)
+        if not current.can_confirm(timezone.now()):
+            raise refusal(current, BookingStatus.CONFIRMED)
+        mark_confirmed(current, actor=actor, via="staff" if actor is not None else "system")
+    copy_state(current, booking)
     return current
 
 
-def _confirm(booking: Booking, *, actor: Any, via: str, **data: Any) -> None:
-    now = timezone.now()
-    change_status(
-        booking,
-        allowed=[BookingStatus.PENDING],
-        to=BookingStatus.CONFIRMED,
-        now=now,
-        confirmed_at=now,
-        expires_at=None,
-    )
-    log_event(booking, "booking.confirmed", actor=actor, via=via, **data)
-    cancel_payment_reminders([booking.pk])
-    schedule_start_reminders(booking, now=now)
-    publish_booking("booking.confirmed", booking, via=via, **data)
+def mark_confirmed(booking: Booking, *, actor: User | None, via: str, now: datetime | None = None, **data: Any) -> None:
+    """Confirm a pending booking read in this transaction: history, reminders, ``booking.confirmed``."""
+    _move_read(state_machine.CONFIRM, [booking], now=now, actor=actor, data={"via": via, **data})
 
 
 def cancellation_policy(session: Session) -> str:
     if session.tutor_id:
         return session.tutor.cancellation_policy
-    return getattr(settings, "DEFAULT_CANCELLATION_POLICY", CancellationPolicy.MODERATE)
+    return conf().default_cancellation_policy
 
 
 def free_cancellation_until(session: Session) -> datetime:
@@ -64,39 +55,40 @@ def free_cancellation_until(session: Session) -> datetime:
 
 
 def cancel(
-    booking: Booking, *, reason: str, actor: Any = None, override_policy: bool = False, note: str = ""
+    booking: Booking, *, reason: str, actor: User | None = None, override_policy: bool = False, note: str = ""
 ) -> Booking:
     """Cancel a pending or confirmed booking and release its seat.
 
     A student's cancellation after the free-cancellation cut-off of the policy is refused unless
     a member of staff overrides it (``override_policy=True``); the override is kept in the history,
-    and so is ``note`` (what the student said on the phone, say).
+    and so is ``note`` (what the student said on the phone, say). ``reason="expired"`` is the
+    single-booking expiry: the sweep's move for one row, allowed once the deadline has passed.
     """
     if reason not in CancelReason.values:
         raise BookingNotAllowed(f"“{reason}” is not a cancellation reason.")
     with transaction.atomic():
         current = fresh(booking)
+        now = timezone.now()
         data: dict[str, Any] = {}
-        if reason == CancelReason.EXPIRED and current.status in SEAT_HOLDING and not current.is_expired:
+        if reason == CancelReason.EXPIRED and current.holds_seat and not current.can_expire(now):
             # Expiry is the system's verdict on an unpaid deadline, not a reason staff can pick.
             raise BookingNotAllowed(f"Booking {current.reference} has not passed its payment deadline.")
-        if reason == CancelReason.STUDENT and current.status in SEAT_HOLDING:
-            data = _check_policy(current, actor=actor, override=override_policy)
+        if not current.can_cancel(now):
+            raise refusal(current, BookingStatus.CANCELLED)
+        if reason == CancelReason.STUDENT:
+            data = _check_policy(current, actor=actor, override=override_policy, now=now)
         if note.strip():
             data["note"] = note.strip()
-        _cancel(current, reason=reason, actor=actor, **data)
-        event = "booking.expired" if reason == CancelReason.EXPIRED else "booking.cancelled"
-        publish_booking(event, current, reason=reason)
-        publish_slot(current.session_id)
-    _copy_state(current, booking)
+        mark_cancelled([current], reason=reason, actor=actor, now=now, **data)
+    copy_state(current, booking)
     return current
 
 
-def _check_policy(booking: Booking, *, actor: Any, override: bool) -> dict[str, Any]:
+def _check_policy(booking: Booking, *, actor: User | None, override: bool, now: datetime) -> dict[str, Any]:
     session = booking.session
     policy = cancellation_policy(session)
     cutoff = free_cancellation_until(session)
-    if timezone.now() <= cutoff:
+    if now <= cutoff:
         return {"policy": policy}
     if not override:
         raise BookingNotAllowed(
@@ -108,32 +100,78 @@ def _check_policy(booking: Booking, *, actor: Any, override: bool) -> dict[str, 
     return {"policy": policy, "late": True, "policy_overridden": True}
 
 
-def _cancel(booking: Booking, *, reason: str, actor: Any, **data: Any) -> None:
-    now = timezone.now()
-    change_status(
-        booking,
-        allowed=SEAT_HOLDING,
-        to=BookingStatus.CANCELLED,
-        now=now,
-        cancel_reason=reason,
-        cancelled_at=now,
+def mark_cancelled(
+    bookings: Sequence[Booking],
+    *,
+    reason: str,
+    actor: User | None,
+    now: datetime | None = None,
+    publish: bool = True,
+    announce: dict[str, Any] | None = None,
+    **data: Any,
+) -> None:
+    """Cancel seat-holding bookings read in this transaction (all of them, or none and
+    InvalidTransition); their seats are released and the instances updated."""
+    now = now or timezone.now()
+    targets = Booking.objects.filter(pk__in=[booking.pk for booking in bookings])
+    expect = len(bookings)
+    cancel_bookings(
+        targets, reason=reason, actor=actor, now=now, expect=expect, publish=publish, announce=announce, **data
     )
-    release_seats(booking.session_id)
-    cancel_pending_reminders([booking.pk])
-    action = "booking.expired" if reason == CancelReason.EXPIRED else "booking.cancelled"
-    log_event(booking, action, actor=actor, reason=reason, **data)
+    _moved(bookings, state_machine.cancellation(reason).changes(now, _cancelled(reason, now)))
 
 
-def reschedule(booking: Booking, *, to_session: Session, actor: Any = None) -> Booking:
+def cancel_bookings(
+    targets: QuerySet[Booking],
+    *,
+    reason: str,
+    actor: User | None,
+    now: datetime,
+    limit: int | None = None,
+    expect: int | None = None,
+    publish: bool = True,
+    announce: dict[str, Any] | None = None,
+    **data: Any,
+) -> list[state_machine.Moved]:
+    """The cancellation of a set of bookings: one booking's, a session's, or the expiry sweep's
+    (``reason="expired"``, recorded and announced as ``booking.expired``).
+
+    ``data`` goes into each history row with the reason, ``announce`` (else the reason) into each
+    event; ``publish=False`` when the caller announces the change its own way.
+    """
+    return state_machine.move(
+        state_machine.cancellation(reason),
+        targets,
+        now=now,
+        limit=limit,
+        expect=expect,
+        actor=actor,
+        fields=_cancelled(reason, now),
+        data={"reason": reason, **data},
+        announce={"reason": reason} if announce is None else announce,
+        publish=publish,
+    )
+
+
+def _cancelled(reason: str, now: datetime) -> dict[str, Any]:
+    return {"cancel_reason": reason, "cancelled_at": now}
+
+
+def reschedule(booking: Booking, *, to_session: Session, actor: User | None = None) -> Booking:
     """Move a booking to another session in one transaction; returns the new booking.
 
     The old booking is cancelled (reason rescheduled) and a new one holds a seat in ``to_session``,
-    keeping status, price and payment deadline. If the target has no seat, nothing changes.
+    keeping status, price and payment deadline; the old booking's payments move to the new one
+    (``move_payments``). If the target has no seat, nothing changes.
     """
+    from bookings.services.payments import move_payments  # payments imports this module
+
     try:
         with transaction.atomic():
-            old = fresh(booking)
-            if old.status not in SEAT_HOLDING:
+            # Locked first, as every writer of a booking's money does: no payment lands on the old
+            # booking between reading its status and moving its payments.
+            old = fresh(booking, lock=True)
+            if not old.can_reschedule(timezone.now()):
                 raise InvalidTransition(
                     f"Booking {old.reference} is {old.get_status_display().lower()}: it cannot be rescheduled."
                 )
@@ -146,8 +184,8 @@ def reschedule(booking: Booking, *, to_session: Session, actor: Any = None) -> B
                     f"{old.session.product} session."
                 )
             previous_status, previous_expiry = old.status, old.expires_at
-            _cancel(old, reason=CancelReason.RESCHEDULED, actor=actor)
-            new = _book(
+            mark_cancelled([old], reason=CancelReason.RESCHEDULED, actor=actor, publish=False)
+            new = book_into(
                 session_id=to_session.pk,
                 student=old.student,
                 payment_method=old.payment_method,
@@ -159,59 +197,106 @@ def reschedule(booking: Booking, *, to_session: Session, actor: Any = None) -> B
             )
             log_event(
                 old,
-                "booking.rescheduled",
+                BookingAction.RESCHEDULED,
                 actor=actor,
                 to=new.reference,
                 to_session=to_session.pk,
             )
+            move_payments(old, new, actor=actor)
             publish_booking(
-                "booking.rescheduled",
+                BookingAction.RESCHEDULED,
                 new,
                 from_reference=old.reference,
                 from_session=old.session_id,
             )
             publish_slot(old.session_id)
     except IntegrityError as exc:
-        if _is_active_booking_violation(exc):
+        if is_active_booking_violation(exc):
             raise AlreadyBooked(f"{booking.student} already has a booking for that session.") from exc
         raise
-    _copy_state(old, booking)
+    copy_state(old, booking)
     to_session.seats_taken = new.session.seats_taken
     return new
 
 
-def complete(booking: Booking, *, actor: Any = None) -> Booking:
+def complete(booking: Booking, *, actor: User | None = None) -> Booking:
     """A confirmed booking whose session has started (or that has a result) becomes completed."""
     with transaction.atomic():
         current = fresh(booking)
-        if current.status == BookingStatus.CONFIRMED and not (current.session.has_started or current.has_result):
-            raise BookingNotAllowed(f"{current.session} has not started yet: the booking cannot be completed.")
-        _finish(current, to=BookingStatus.COMPLETED, actor=actor, action="booking.completed")
-    _copy_state(current, booking)
+        if not current.can_complete(timezone.now()):
+            if current.status == BookingStatus.CONFIRMED:
+                raise BookingNotAllowed(f"{current.session} has not started yet: the booking cannot be completed.")
+            raise refusal(current, BookingStatus.COMPLETED)
+        mark_finished([current], state_machine.COMPLETE, actor=actor)
+    copy_state(current, booking)
     return current
 
 
-def mark_no_show(booking: Booking, *, actor: Any = None) -> Booking:
+def mark_no_show(booking: Booking, *, actor: User | None = None) -> Booking:
     with transaction.atomic():
         current = fresh(booking)
-        if current.status == BookingStatus.CONFIRMED and not current.session.has_started:
-            raise BookingNotAllowed(f"{current.session} has not started yet: nobody can be a no-show.")
-        _finish(current, to=BookingStatus.NO_SHOW, actor=actor, action="booking.no_show")
-    _copy_state(current, booking)
+        if not current.can_mark_no_show(timezone.now()):
+            if current.status == BookingStatus.CONFIRMED:
+                raise BookingNotAllowed(f"{current.session} has not started yet: nobody can be a no-show.")
+            raise refusal(current, BookingStatus.NO_SHOW)
+        mark_finished([current], state_machine.NO_SHOW, actor=actor)
+    copy_state(current, booking)
     return current
 
 
-def _finish(booking: Booking, *, to: str, actor: Any, action: str, **data: Any) -> None:
-    # Only pending and confirmed bookings hold a seat, so finishing one frees its count.
-    change_status(booking, allowed=[BookingStatus.CONFIRMED], to=to)
-    release_seats(booking.session_id)
-    cancel_pending_reminders([booking.pk])
-    log_event(booking, action, actor=actor, **data)
-    publish_booking(action, booking, **data)
-    publish_slot(booking.session_id)
+def mark_finished(
+    bookings: Sequence[Booking],
+    transition: state_machine.Transition,
+    *,
+    actor: User | None,
+    now: datetime | None = None,
+    **data: Any,
+) -> None:
+    """Complete (or mark as no-shows) confirmed bookings read in this transaction; seats are freed."""
+    _move_read(transition, bookings, now=now, actor=actor, data=data)
 
 
-def _copy_state(source: Booking, target: Booking) -> None:
+def finish_bookings(
+    targets: QuerySet[Booking],
+    transition: state_machine.Transition,
+    *,
+    actor: User | None,
+    now: datetime,
+    limit: int | None = None,
+    expect: int | None = None,
+    publish: bool = True,
+    **data: Any,
+) -> list[state_machine.Moved]:
+    """The completion (or no-show) of a set of confirmed bookings: one booking's, auto-completion's,
+    an import of results'."""
+    return state_machine.move(
+        transition, targets, now=now, limit=limit, expect=expect, actor=actor, data=data, publish=publish
+    )
+
+
+def _move_read(
+    transition: state_machine.Transition,
+    bookings: Sequence[Booking],
+    *,
+    now: datetime | None,
+    actor: User | None,
+    data: dict[str, Any],
+) -> None:
+    """``move`` for bookings the caller has read: all of them move (or none, and InvalidTransition),
+    and the caller's instances get the new values."""
+    now = now or timezone.now()
+    targets = Booking.objects.filter(pk__in=[booking.pk for booking in bookings])
+    state_machine.move(transition, targets, now=now, expect=len(bookings), actor=actor, data=data)
+    _moved(bookings, transition.changes(now))
+
+
+def _moved(bookings: Sequence[Booking], changes: dict[str, Any]) -> None:
+    for booking in bookings:
+        for name, value in changes.items():
+            setattr(booking, name, value)
+
+
+def copy_state(source: Booking, target: Booking) -> None:
     """Let a caller's instance reflect what the service wrote."""
     if source is target:
         return
@@ -225,3 +310,19 @@ def _copy_state(source: Booking, target: Booking) -> None:
         "updated_at",
     ):
         setattr(target, field, getattr(source, field))
+
+
+# --- Old private names, kept until their callers switch to the public ones above: ``_cancel``
+# (services/sessions.py), ``_finish`` and ``_copy_state`` (services/results.py).
+
+
+def _cancel(booking: Booking, *, reason: str, actor: User | None, **data: Any) -> None:
+    mark_cancelled([booking], reason=reason, actor=actor, publish=False, **data)
+
+
+def _finish(booking: Booking, *, to: str, actor: User | None, action: str, **data: Any) -> None:
+    transition = state_machine.COMPLETE if to == BookingStatus.COMPLETED else state_machine.NO_SHOW
+    mark_finished([booking], transition, actor=actor, **data)
+
+
+_copy_state = copy_state

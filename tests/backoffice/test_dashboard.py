@@ -233,7 +233,7 @@ def test_it_lists_the_next_sessions_with_live_seat_counts_and_links(admin_client
         html = admin_client.get(reverse("admin:index")).content.decode()
 
     afternoon = centre["afternoon"]
-    assert f'<span class="font-semibold" data-session-seats="{afternoon.pk}">7</span> of 10' in html
+    assert f'data-session-seats="{afternoon.pk}" data-seats-kind="seats">7 of 10 left</span>' in html
     assert reverse("admin:bookings_session_change", args=[afternoon.pk]) in html
     assert f'data-session-seats="{centre["cancelled"].pk}"' not in html
     assert f'data-session-seats="{centre["morning"].pk}"' not in html  # already started

@@ -151,7 +151,7 @@ def test_the_dashboard_of_a_tutor_is_their_workspace(client, clock):
     html = response.content.decode()
     assert response.context["workspace"] is True
     assert 'id="sd-workspace"' in html
-    assert f'data-session-seats="{mine.pk}" data-seats-format="taken">1/3<' in html
+    assert f'data-session-seats="{mine.pk}" data-seats-kind="seats">2 of 3 left<' in html
     assert f'data-session-seats="{theirs.pk}"' not in html
     assert reverse("admin:bookings_session_change", args=[mine.pk]) in html
     assert f"{reverse('admin:bookings_booking_changelist')}?session__id__exact={mine.pk}" in html

@@ -135,6 +135,21 @@ def test_a_bookings_export_has_payment_and_result_columns_in_csv_and_xlsx(manage
     assert isinstance(as_xlsx[paid.reference]["paid"], int | float)  # a number in Excel, not text
 
 
+@pytest.mark.parametrize("fmt", [CSV, XLSX], ids=["csv", "xlsx"])
+def test_a_rescheduled_booking_s_money_is_exported_once_on_the_booking_it_moved_to(manager_client, fmt):
+    session = SessionFactory(product=ProductFactory(price=Decimal("350000")), starts_at=starts())
+    booking = services.book(session=session, student=StudentFactory(), payment_method="click")
+    services.record_payment(booking, provider="click", amount=booking.price, provider_txn_id="T-1")
+    moved = services.reschedule(booking, to_session=SessionFactory(product=session.product, starts_at=starts(30)))
+
+    rows = {row["reference"]: row for row in as_dicts(export(manager_client, "bookings_booking", fmt))}
+
+    old, new = rows[booking.reference], rows[moved.reference]
+    assert (old["status"], Decimal(str(old["paid"])), old["payment_state"]) == ("cancelled", 0, "unpaid")
+    assert (new["status"], Decimal(str(new["paid"])), new["payment_state"]) == ("confirmed", 350000, "paid")
+    assert sum(Decimal(str(row["paid"])) for row in rows.values()) == Decimal("350000")
+
+
 def test_payments_and_results_export_their_lists(manager_client):
     booking = confirmed_booking(session=SessionFactory(starts_at=starts()))
     services.record_payment(booking, provider="payme", amount=Decimal("1000"), provider_txn_id="P-9")

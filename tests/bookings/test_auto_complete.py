@@ -20,8 +20,37 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def published():
-    with mock.patch("bookings.services.completion.publish_many", wraps=events.publish_many) as spy:
-        yield lambda: [(event[0], event[1]) for call in spy.call_args_list for event in call.args[0]]
+    """Every event ``auto_complete`` publishes: the bookings' moves (the state machine's; stored at
+    once, or built after commit) and the sessions' seats. The test's own setup is not counted."""
+    sent: list[tuple[str, dict]] = []
+    running = False
+    original = services.auto_complete
+
+    def publish_many(batch):
+        if running:
+            sent.extend((event[0], event[1]) for event in batch)
+        return events.publish_many(batch)
+
+    def publish_later(build):  # events nobody's notification is stored for: built after commit
+        if running:
+            sent.extend((event[0], event[1]) for event in build())
+        return events.publish_later(build)
+
+    def auto_complete(**kwargs):
+        nonlocal running
+        running = True
+        try:
+            return original(**kwargs)
+        finally:
+            running = False
+
+    with (
+        mock.patch("bookings.services.state_machine.publish_many", publish_many),
+        mock.patch("bookings.services.state_machine.publish_later", publish_later),
+        mock.patch("bookings.services.seats.publish_many", publish_many),
+        mock.patch.object(services, "auto_complete", auto_complete),
+    ):
+        yield lambda: sent
 
 
 def test_nothing_changes_before_the_session_ends():
@@ -59,7 +88,14 @@ def test_at_the_end_confirmed_bookings_complete_like_complete_does_and_the_sessi
     sent = published()
     assert [type for type, _ in sent] == ["booking.completed", "slot.updated", "slot.updated"]
     assert sent[0][1]["reference"] == done.reference and sent[0][1]["status"] == "completed"
-    assert sent[-1][1] == {"session": session.pk, "capacity": 4, "seats_taken": 1, "seats_left": 3, "status": "closed"}
+    assert sent[-1][1] == {
+        "session": session.pk,
+        "capacity": 4,
+        "seats_taken": 1,
+        "seats_left": 3,
+        "status": "closed",
+        "seats_text": "closed",
+    }
     assert Notification.objects.filter(recipient=tutor.user, type="booking.completed").count() == 1
 
 
@@ -111,3 +147,20 @@ def test_cancelled_and_already_closed_sessions_stay_as_they_are():
 
     assert Session.objects.get(pk=cancelled.pk).status == SessionStatus.CANCELLED
     assert Session.objects.get(pk=closed.pk).status == SessionStatus.CLOSED
+
+
+def test_auto_completion_records_and_announces_a_completion_as_complete_does():
+    """One core for both: the same history action and the same ``booking.completed`` payload keys."""
+    tutor = TutorFactory()
+    session = SessionFactory(product=LessonFactory(default_capacity=3), tutor=tutor)
+    by_hand, by_run = (confirmed_booking(session=session) for _ in range(2))
+    with time_machine.travel(session.ends_at, tick=False):
+        services.complete(by_hand)
+        assert services.auto_complete().completed == 1
+
+    sent = {n.data["data"]["reference"]: n.data["data"] for n in Notification.objects.filter(type="booking.completed")}
+    assert sent[by_run.reference].keys() - {"via"} == sent[by_hand.reference].keys()
+    assert sent[by_run.reference]["student"] == str(by_run.student)
+    assert by_run.events.get(action="booking.completed").data == {"via": "system"}
+    assert by_hand.events.get(action="booking.completed").data == {}
+    assert Session.objects.get(pk=session.pk).seats_taken == 0

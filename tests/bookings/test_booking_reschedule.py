@@ -1,13 +1,15 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.utils import timezone
 
 from bookings import services
 from bookings.errors import AlreadyBooked, BookingNotAllowed, InvalidTransition, SessionFull
-from bookings.models import Booking, BookingStatus, CancelReason, Session
+from bookings.models import Booking, BookingStatus, CancelReason, Payment, PaymentStatus, Session
+from bookings.selectors import PaymentState, payment_state
 from tests.factories import LessonFactory, SessionFactory, StudentFactory
 
 pytestmark = pytest.mark.django_db
@@ -43,6 +45,115 @@ def test_it_keeps_a_confirmed_booking_confirmed(session, student):
     assert new.status == BookingStatus.CONFIRMED
     assert new.expires_at is None
     assert services.paid_total(new) == booking.price
+
+
+# --- The money moves with the booking -------------------------------------------------------------
+
+
+def later_session(booking: Booking, days: int = 1) -> Session:
+    return SessionFactory(product=booking.session.product, starts_at=booking.session.starts_at + timedelta(days=days))
+
+
+def test_it_moves_the_payments_to_the_new_booking_so_they_count_once(session, student, operator):
+    booking = services.book(session=session, student=student)
+    payment = services.record_payment(booking, provider="cash", amount=booking.price)
+
+    new = services.reschedule(booking, to_session=later_session(booking), actor=operator)
+
+    assert Payment.objects.get(pk=payment.pk).booking == new
+    booking.refresh_from_db()
+    assert services.paid_total(booking) == 0  # the cancelled booking keeps no money
+    assert payment_state(booking, services.paid_total(booking)) == PaymentState.UNPAID
+    assert services.paid_total(new) == Decimal("350000")
+    assert payment_state(new, services.paid_total(new)) == PaymentState.PAID
+    assert services.amount_owed(new) == 0
+
+
+def test_it_says_in_both_histories_where_the_money_moved(session, student, operator):
+    booking = services.book(session=session, student=student)
+    cash = services.record_payment(booking, provider="cash", amount="100000")
+    card = services.record_payment(booking, provider="click", amount="250000", provider_txn_id="C-1")
+
+    new = services.reschedule(booking, to_session=later_session(booking), actor=operator)
+
+    moved_out = booking.events.get(action="payment.moved")
+    moved_in = new.events.get(action="payment.moved")
+    assert moved_out.data == {"payments": [cash.pk, card.pk], "amount": "350000.00", "to": new.reference}
+    assert moved_in.data == {"payments": [cash.pk, card.pk], "amount": "350000.00", "from": booking.reference}
+    assert moved_out.actor == moved_in.actor == operator
+    # Read in order: the old booking was cancelled, rescheduled, then its money moved.
+    assert list(booking.events.values_list("action", flat=True))[-3:] == [
+        "booking.cancelled",
+        "booking.rescheduled",
+        "payment.moved",
+    ]
+
+
+def test_it_writes_no_money_history_for_a_booking_without_payments(session, student):
+    booking = services.book(session=session, student=student)
+    new = services.reschedule(booking, to_session=later_session(booking))
+    assert not booking.events.filter(action="payment.moved").exists()
+    assert not new.events.filter(action="payment.moved").exists()
+
+
+def test_it_moves_part_payments_refunds_and_pending_attempts_alike(session, student, operator):
+    booking = services.book(session=session, student=student, payment_method="payme")
+    part = services.record_payment(booking, provider="cash", amount="150000")
+    services.refund(part, amount="50000", reason="Overpaid at the desk", actor=operator)
+    attempt = services.start_online_payment(
+        booking,
+        provider="payme",
+        amount=Decimal("250000"),
+        provider_txn_id="P-1",
+        holds_until=timezone.now() + timedelta(hours=12),
+    )
+
+    new = services.reschedule(booking, to_session=later_session(booking))
+
+    assert set(Payment.objects.filter(booking=new).values_list("pk", flat=True)) == {part.pk, attempt.pk}
+    assert not Payment.objects.filter(booking=booking).exists()
+    assert new.status == BookingStatus.PENDING
+    assert services.paid_total(new) == Decimal("100000")  # net of the refund
+    assert services.amount_owed(new) == Decimal("250000")  # what the moved attempt carries
+    assert new.events.get(action="payment.moved").data["amount"] == "100000.00"
+
+
+def test_rescheduling_twice_keeps_the_money_on_the_live_booking_only(session, student):
+    booking = services.book(session=session, student=student)
+    payment = services.record_payment(booking, provider="cash", amount=booking.price)
+
+    middle = services.reschedule(booking, to_session=later_session(booking, 1))
+    last = services.reschedule(middle, to_session=later_session(booking, 2))
+
+    assert Payment.objects.get(pk=payment.pk).booking == last
+    assert [services.paid_total(b) for b in (booking, middle, last)] == [0, 0, Decimal("350000")]
+    assert middle.events.get(action="payment.moved", data__from=booking.reference).data["payments"] == [payment.pk]
+    assert middle.events.get(action="payment.moved", data__to=last.reference).data["payments"] == [payment.pk]
+    assert last.events.get(action="payment.moved").data["from"] == middle.reference
+
+
+def test_paid_total_is_one_query_however_often_the_booking_moved(session, student, django_assert_num_queries):
+    booking = services.book(session=session, student=student)
+    services.record_payment(booking, provider="cash", amount=booking.price)
+    for days in range(1, 6):
+        booking = services.reschedule(booking, to_session=later_session(booking, days))
+
+    with django_assert_num_queries(1):
+        assert services.paid_total(booking) == Decimal("350000")
+
+
+def test_a_refused_reschedule_leaves_the_money_where_it_was(session, student):
+    booking = services.book(session=session, student=student)
+    payment = services.record_payment(booking, provider="cash", amount=booking.price)
+    target = SessionFactory(product=session.product, capacity=1)
+    services.book(session=target, student=StudentFactory())
+
+    with pytest.raises(SessionFull):
+        services.reschedule(booking, to_session=target)
+
+    assert Payment.objects.get(pk=payment.pk).booking_id == booking.pk
+    assert Payment.objects.get(pk=payment.pk).status == PaymentStatus.PAID
+    assert not booking.events.filter(action="payment.moved").exists()
 
 
 def test_it_fails_whole_when_the_target_is_full(session, student):

@@ -26,7 +26,7 @@ def feed(client, tutor) -> icalendar.Calendar:
     return icalendar.Calendar.from_ical(response.content)
 
 
-def test_it_publishes_one_event_per_session_with_its_bookings_count(client, tutor):
+def test_it_publishes_one_event_per_session_with_its_seats(client, tutor):
     lesson = LessonFactory(name="Group writing", default_capacity=4)
     session = SessionFactory(product=lesson, tutor=tutor, room="Room 2")
     services.book(session=session, student=StudentFactory())
@@ -39,7 +39,8 @@ def test_it_publishes_one_event_per_session_with_its_bookings_count(client, tuto
     events = calendar.walk("VEVENT")
     assert len(events) == 2
     first = events[0]
-    assert str(first["SUMMARY"]) == "Group writing (2/4 booked)"
+    assert str(first["SUMMARY"]) == "Group writing (2 of 4 left)"
+    assert "Seats: 2 of 4 left" in str(first["DESCRIPTION"])
     assert str(first["LOCATION"]) == "Room 2"
     assert str(first["STATUS"]) == "CONFIRMED"
     assert first.decoded("DTSTART") == session.starts_at.astimezone(UTC)
@@ -97,3 +98,16 @@ def test_the_tutor_page_shows_the_absolute_link_and_staff_can_regenerate_it(admi
     assert response.status_code == 302
     tutor.refresh_from_db()
     assert tutor.calendar_token != old
+
+
+def test_without_site_url_the_links_follow_the_address_the_page_was_opened_on(admin_client, tutor, settings):
+    settings.SITE_URL = ""
+    settings.ALLOWED_HOSTS = ["*"]
+    path = reverse("tutor-calendar", args=[tutor.calendar_token])
+
+    page = admin_client.get(reverse("admin:bookings_tutor_change", args=[tutor.pk]), HTTP_HOST="127.0.0.1:8123")
+    assert f"http://127.0.0.1:8123{path}" in page.content.decode()
+
+    admin_client.force_login(tutor.user)
+    workspace = admin_client.get(reverse("admin:index"), HTTP_HOST="seatdesk.local:9000")
+    assert f'value="http://seatdesk.local:9000{path}"' in workspace.content.decode()

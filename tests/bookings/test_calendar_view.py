@@ -77,7 +77,8 @@ def test_a_card_shows_time_tutor_room_seats_and_status_and_links_to_the_session(
     assert reverse("admin:bookings_session_change", args=[session.pk]) in html
     for text in ("Speaking clinic", "14:00–15:30", "Aziza Karimova", "Room 7", "Open"):
         assert text in html
-    assert f'data-session-seats="{session.pk}" data-seats-format="left-of">3/4</span>' in html
+    assert f'data-session-seats="{session.pk}" data-seats-kind="seats">3 of 4 left</span>' in html
+    assert f'data-session-seats="{cancelled.pk}" data-seats-kind="seats">cancelled</span>' in html
     assert 'style="text-decoration: line-through;">Writing lab<' in html
 
 

@@ -147,3 +147,47 @@ def test_a_two_statement_sweep_races_with_a_payment_but_expire_due_does_not(sess
     fresh_session.refresh_from_db()
     holding = Booking.objects.filter(session=fresh_session, status__in=["pending", "confirmed"]).count()
     assert holding == fresh_session.seats_taken == 2
+
+
+def test_the_sweep_records_and_announces_an_expiry_exactly_as_a_single_expiry_does():
+    """One core for both: the same history row and the same ``booking.expired`` payload (product,
+    start and student included), whether staff expire one booking or the sweep expires many."""
+    tutor = TutorFactory()
+    session = SessionFactory(product=LessonFactory(default_capacity=3), tutor=tutor)
+    by_hand, by_sweep = book_many(session, 2)
+    with time_machine.travel(by_sweep.expires_at + timedelta(seconds=1), tick=False):
+        services.cancel(by_hand, reason=CancelReason.EXPIRED)
+        assert services.expire_due() == 1
+
+    sent = {n.data["data"]["reference"]: n.data["data"] for n in Notification.objects.filter(type="booking.expired")}
+    single, swept = sent[by_hand.reference], sent[by_sweep.reference]
+    assert single.keys() == swept.keys()
+    assert {"product", "starts_at", "student", "reason", "summary"} <= swept.keys()
+    assert (swept["product"], swept["student"], swept["reason"]) == (
+        session.product.name,
+        str(by_sweep.student),
+        "expired",
+    )
+    assert swept["summary"].startswith(f"{by_sweep.reference} · {by_sweep.student} · ")
+    hand_row, sweep_row = (b.events.get(action="booking.expired") for b in (by_hand, by_sweep))
+    assert (hand_row.actor, hand_row.data) == (sweep_row.actor, sweep_row.data) == (None, {"reason": "expired"})
+    assert Session.objects.get(pk=session.pk).seats_taken == 0
+
+
+@pytest.mark.parametrize("tutored", [False, True])
+def test_it_expires_any_number_of_bookings_in_the_same_number_of_queries(tutored):
+    """Set-based: 3 due bookings or 30 (over 3 sessions) cost the same statements, none per row."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def sweep(per_session: int) -> int:
+        for _ in range(3):
+            tutor = TutorFactory() if tutored else None
+            product = LessonFactory(default_capacity=10) if tutored else None
+            session = SessionFactory(tutor=tutor, capacity=10, **({"product": product} if product else {}))
+            book_many(session, per_session)
+        with CaptureQueriesContext(connection) as captured:
+            assert services.expire_due(now=timezone.now() + timedelta(days=2)) == 3 * per_session
+        return len(captured)
+
+    assert sweep(1) == sweep(10)

@@ -13,10 +13,14 @@ from bookings import services
 from bookings.models import Booking, CancelReason, Scoring
 from bookings.selectors import (
     FeedbackStats,
+    PaymentState,
     StudentStats,
+    amount_owed,
     feedback_stats,
+    payment_state,
     student_stats,
     students_with_stats,
+    with_paid_amount,
 )
 from tests.factories import (
     FeedbackRequestFactory,
@@ -302,3 +306,75 @@ def test_it_can_be_ordered_by_best_overall() -> None:
     ordered = list(students_with_stats().filter(total_tests__gt=0).order_by("-best_overall"))
 
     assert ordered == [high, low]
+
+
+# paid_total, with_paid_amount, payment_state: the one definition of "paid"
+
+
+def _money_cases(operator: User) -> dict[str, Booking]:
+    """Bookings whose money is every way it can be: none, part, all, part returned, all returned,
+    an online attempt in flight, one that failed."""
+    cases: dict[str, Booking] = {}
+    for name in ("none", "part", "all", "part_refunded", "all_refunded", "in_flight", "failed"):
+        cases[name] = services.book(session=SessionFactory(capacity=2), student=StudentFactory())
+    services.record_payment(cases["part"], provider="cash", amount="100000")
+    services.record_payment(cases["all"], provider="cash", amount="350000")
+    refunded = services.record_payment(cases["part_refunded"], provider="cash", amount="350000")
+    services.refund(refunded, amount="50000", reason="Late start", actor=operator)
+    refunded = services.record_payment(cases["all_refunded"], provider="cash", amount="350000")
+    services.refund(refunded, reason="Cancelled by the centre", actor=operator)
+    attempts = {
+        name: services.start_online_payment(
+            cases[name],
+            provider="click",
+            amount=D("350000"),
+            provider_txn_id=f"C-{name}",
+            holds_until=timezone.now() + timedelta(hours=1),
+        )
+        for name in ("in_flight", "failed")
+    }
+    services.cancel_payment_attempt(attempts["failed"], failed=True)
+    return cases
+
+
+def test_paid_total_counts_money_kept_and_nothing_else(operator) -> None:
+    cases = _money_cases(operator)
+    assert {name: services.paid_total(booking) for name, booking in cases.items()} == {
+        "none": 0,
+        "part": D("100000"),
+        "all": D("350000"),
+        "part_refunded": D("300000"),
+        "all_refunded": 0,
+        "in_flight": 0,
+        "failed": 0,
+    }
+
+
+def test_with_paid_amount_agrees_with_paid_total_in_one_query(operator, django_assert_num_queries) -> None:
+    cases = _money_cases(operator)
+    with django_assert_num_queries(1):
+        annotated = {booking.pk: booking.paid_amount for booking in with_paid_amount(Booking.objects.all())}
+    assert annotated == {booking.pk: services.paid_total(booking) for booking in cases.values()}
+
+
+def test_amount_owed_takes_a_paid_amount_already_read(operator) -> None:
+    cases = _money_cases(operator)
+    for booking in with_paid_amount(Booking.objects.all()):
+        assert amount_owed(booking, paid=booking.paid_amount) == amount_owed(booking)
+    assert amount_owed(cases["part_refunded"]) == D("50000")
+
+
+@pytest.mark.parametrize(
+    ("price", "paid", "needs_refund", "state", "label"),
+    [
+        ("350000", "0", False, PaymentState.UNPAID, "unpaid"),
+        ("350000", "100000", False, PaymentState.PART, "part-paid"),
+        ("350000", "350000", False, PaymentState.PAID, "paid"),
+        ("0", "0", False, PaymentState.FREE, "free"),
+        ("350000", "350000", True, PaymentState.REFUND, "refund due"),
+    ],
+)
+def test_payment_state_is_one_definition_for_every_page(price, paid, needs_refund, state, label) -> None:
+    booking = Booking(price=D(price), needs_refund=needs_refund)
+    assert payment_state(booking, D(paid)) == state
+    assert payment_state(booking, D(paid)).label == label

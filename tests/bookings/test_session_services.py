@@ -126,7 +126,7 @@ def local(text: str) -> datetime:
 
 def test_it_duplicates_a_session_to_the_same_time_on_the_next_weeks(operator):
     tutor = TutorFactory()
-    session = SessionFactory(product=LessonFactory(), tutor=tutor, room="Room 3", capacity=4)
+    session = SessionFactory(product=LessonFactory(default_capacity=4), tutor=tutor, room="Room 3", capacity=4)
     services.book(session=session, student=StudentFactory())
 
     result = services.duplicate_session(session, weeks=3, actor=operator)
@@ -146,8 +146,10 @@ def test_it_skips_and_reports_the_weeks_the_tutor_is_busy():
     SessionFactory(product=LessonFactory(), tutor=tutor, starts_at=lesson.starts_at + timedelta(weeks=1, minutes=45))
     freed = SessionFactory(product=LessonFactory(), tutor=tutor, starts_at=lesson.starts_at + timedelta(weeks=2))
     services.cancel_session(freed)
-    # Another tutor at the very same time is no clash.
-    SessionFactory(product=LessonFactory(), tutor=TutorFactory(), starts_at=lesson.starts_at + timedelta(weeks=3))
+    # Another tutor at the very same time (in another room) is no clash.
+    SessionFactory(
+        product=LessonFactory(), tutor=TutorFactory(), room="Room 2", starts_at=lesson.starts_at + timedelta(weeks=3)
+    )
 
     result = services.duplicate_session(lesson, weeks=3)
 

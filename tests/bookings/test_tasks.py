@@ -25,7 +25,8 @@ SUNDAY_NOON = datetime(2025, 6, 1, 12, tzinfo=zoneinfo.ZoneInfo("Asia/Tashkent")
 
 @pytest.fixture
 def published():
-    """Every event type the expiry publishes, in order: stored at once or built after commit."""
+    """Every event type the expiry publishes, in order (it moves bookings with the state machine):
+    stored at once, or built after commit."""
     types: list[str] = []
 
     def now(batch):
@@ -37,8 +38,8 @@ def published():
         return events.publish_later(build)
 
     with (
-        mock.patch("bookings.services.expiry.publish_many", side_effect=now),
-        mock.patch("bookings.services.expiry.publish_later", side_effect=later),
+        mock.patch("bookings.services.state_machine.publish_many", side_effect=now),
+        mock.patch("bookings.services.state_machine.publish_later", side_effect=later),
     ):
         yield lambda: types
 

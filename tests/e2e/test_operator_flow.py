@@ -29,7 +29,7 @@ def test_an_operator_books_a_seat_cancels_it_with_a_reason_and_reads_the_history
     login(OperatorFactory())
 
     page.goto("/admin/bookings/session/")
-    expect(seats_left(page, session)).to_have_text("3 left")
+    expect(seats_left(page, session)).to_have_text("3 of 3 left")
 
     page.goto("/admin/bookings/booking/add/")
     pick(page, "session", "IELTS mock exam")
@@ -40,7 +40,7 @@ def test_an_operator_books_a_seat_cancels_it_with_a_reason_and_reads_the_history
     shot(page, "operator-booking-created")
 
     page.goto("/admin/bookings/session/")
-    expect(seats_left(page, session)).to_have_text("2 left")
+    expect(seats_left(page, session)).to_have_text("2 of 3 left")
 
     page.goto(f"/admin/bookings/booking/{booking.pk}/change/")
     page.locator(f'a[href$="/{booking.pk}/cancel/"]').first.click()
@@ -59,7 +59,7 @@ def test_an_operator_books_a_seat_cancels_it_with_a_reason_and_reads_the_history
     shot(page, "operator-booking-history")
 
     page.goto("/admin/bookings/session/")
-    expect(seats_left(page, session)).to_have_text("3 left")
+    expect(seats_left(page, session)).to_have_text("3 of 3 left")
 
 
 def test_a_tutor_sees_only_their_own_sessions(page, login, shot):

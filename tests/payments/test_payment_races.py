@@ -176,3 +176,30 @@ def test_a_payme_perform_racing_cash_at_the_desk_takes_the_money_once(db):
             assert Payment.objects.get(provider_txn_id=txn).provider_state == -1
         assert Booking.objects.get(pk=booking.pk).status == BookingStatus.CONFIRMED
         assert_seats_match_bookings()
+
+
+def test_payme_performs_racing_reschedules_pay_once_on_the_booking_that_holds_the_seat(db):
+    """Whichever wins -- the Perform on the old booking (its money then moves) or the reschedule (the
+    Perform then finds the attempt on the new booking) -- each transaction is paid once, on the new
+    booking, which ends confirmed; the old one keeps no money."""
+    session = SessionFactory(capacity=10)
+    target = SessionFactory(product=session.product, capacity=10, starts_at=session.starts_at + timedelta(days=1))
+    bookings = [services.book(session=session, student=StudentFactory()) for _ in range(8)]
+    for i, booking in enumerate(bookings):
+        create(booking, f"r{i:023d}")
+
+    work = [lambda b=b: services.reschedule(b, to_session=target) for b in bookings]
+    work += [lambda i=i: perform(f"r{i:023d}") for i in range(len(bookings))]
+    results = run_in_threads(work)
+
+    moved, answers = results[: len(bookings)], results[len(bookings) :]
+    assert all(isinstance(new, Booking) for new in moved), moved
+    assert all(answer["result"]["state"] == 2 for answer in answers), answers
+    for old, new in zip(bookings, moved, strict=True):
+        new.refresh_from_db()
+        assert new.status == BookingStatus.CONFIRMED, new
+        assert services.paid_total(new) == new.price
+        assert services.paid_total(old) == 0
+        assert Payment.objects.filter(booking=new, status=PaymentStatus.PAID).count() == 1
+    assert Payment.objects.filter(status=PaymentStatus.PAID).count() == len(bookings)
+    assert_seats_match_bookings()

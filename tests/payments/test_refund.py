@@ -145,6 +145,27 @@ def test_a_refund_of_money_paid_before_a_reschedule_cancels_the_booking_it_moved
     assert Payment.objects.get(pk=payment.pk).status == PaymentStatus.REFUNDED
 
 
+def test_a_refund_after_a_reschedule_is_taken_from_the_booking_the_money_moved_to(
+    paid, manager, django_capture_on_commit_callbacks
+):
+    booking, payment = paid
+    later = SessionFactory(product=booking.session.product, starts_at=booking.session.starts_at + timedelta(days=1))
+    moved = services.reschedule(booking, to_session=later)
+    stale = Payment.objects.get(pk=payment.pk)
+    stale.booking = booking  # a caller holding the payment as it was before the reschedule
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.refund(stale, amount="50000", reason="Late start", actor=manager)
+
+    assert stale.booking_id == moved.pk  # the caller's instance follows the money
+    assert moved.events.get(action="payment.refunded").data["amount"] == "50000"
+    assert not booking.events.filter(action="payment.refunded").exists()
+    assert (services.paid_total(moved), services.paid_total(booking)) == (Decimal("300000"), 0)
+    assert Booking.objects.get(pk=moved.pk).status == BookingStatus.CONFIRMED  # a partial refund keeps the seat
+    notice = Notification.objects.get(recipient=booking.student, type="payment.refunded")
+    assert notice.data["data"]["reference"] == moved.reference
+
+
 def test_the_dashboard_takes_off_only_what_a_partial_refund_returned(paid, manager):
     from bookings.reports import compute_figures
 

@@ -2,8 +2,9 @@
 
 Upcoming bookings are made through ``bookings.services`` exactly as the desk would make them.
 History (sessions that have started) cannot be booked any more, so it is written directly, but
-to the same rules: a seat is counted only for pending and confirmed bookings, every booking has
-its event history, paid bookings have a payment, and results are real ``TestResult`` rows.
+to the same rules: each booking starts as ``Booking.initial_state`` decides, seats are counted by
+``bookings.services.seats`` (pending and confirmed bookings only), every booking has its event
+history, paid bookings have a payment, and results are real ``TestResult`` rows.
 """
 
 from __future__ import annotations
@@ -48,7 +49,6 @@ from bookings.management.demo_data import (
     WRITING_TASKS,
 )
 from bookings.models import (
-    SEAT_HOLDING,
     Availability,
     Booking,
     BookingEvent,
@@ -69,6 +69,7 @@ from bookings.models import (
     TestResult,
     Tutor,
 )
+from bookings.services import seats
 
 
 def local(day: date, hour: int, minute: int = 0, *, tz: ZoneInfo) -> datetime:
@@ -116,10 +117,6 @@ class PastBooking:
     payment: Payment | None = None
     result: tuple[datetime, dict[str, Decimal]] | None = None
 
-    @property
-    def holds_seat(self) -> bool:
-        return self.booking.status in SEAT_HOLDING
-
 
 class DemoCentre:
     """Builds the demo data in one pass; ``rng`` is the only source of variety, so runs are repeatable."""
@@ -146,12 +143,14 @@ class DemoCentre:
         self.students = self._students()
         sessions = self._sessions()
         past = [s for s in sessions if s.starts_at <= self.now]
-        history = self._plan_history(past)  # sets seats_taken on running sessions before they are inserted
+        history = self._plan_history(past)
         for session in past:
             if session.ends_at <= self.now and session.status == SessionStatus.OPEN:
                 session.status = SessionStatus.CLOSED  # what the hourly auto-completion does to ended sessions
         Session.objects.bulk_create(sessions)
         self._write_history(history)
+        # Only a session still running has bookings that hold a seat; the seats module counts them.
+        seats.recount([session.pk for session in past])
         self._book_upcoming([s for s in sessions if s.starts_at > self.now])
         self._feedback(history)
 
@@ -278,15 +277,13 @@ class DemoCentre:
                 count = self.rng.randint(1, session.capacity)
             else:
                 count = 1 if self.rng.random() < 0.75 else 0
-            plans = [self._plan_past_booking(session, student) for student in self._free_students(session, count)]
-            # Only a session still running has bookings that hold a seat.
-            session.seats_taken = sum(1 for plan in plans if plan.holds_seat)
-            history += plans
+            history += [self._plan_past_booking(session, student) for student in self._free_students(session, count)]
         return history
 
     def _plan_past_booking(self, session: Session, student: User) -> PastBooking:
         rng, product, tutor = self.rng, session.product, session.tutor
-        instant = product.is_free or (tutor is not None and tutor.auto_confirm)
+        # How a booking starts is the model's decision, as for every booking book() makes.
+        instant = Booking.confirms_at_once(session) is not None
         outcomes = {"completed": 80, "no_show": 7, "student": 6, "staff": 2, "expired": 0 if instant else 7}
         outcome = rng.choices(list(outcomes), weights=list(outcomes.values()))[0]
         online = not product.is_free and rng.random() < (0.8 if tutor is self.james else 0.25)
@@ -295,7 +292,8 @@ class DemoCentre:
         created = session.starts_at - timedelta(minutes=rng.randint(20 * 60, 240 * 60))
         if not online:
             created = self._desk_time(created, not_after=session.starts_at - timedelta(hours=20))
-        expires = None if instant else min(created + timedelta(hours=product.payment_window_hours), session.starts_at)
+        start = Booking.initial_state(session, now=created)
+        expires = start.expires_at
         deadline = expires or session.starts_at
         booking = Booking(
             student=student,
@@ -312,8 +310,8 @@ class DemoCentre:
         events = plan.events
         events.append((created, "booking.created", booker, {"price": f"{product.price:.2f}"}))
         if instant:
-            booking.confirmed_at = created
-            events.append((created, "booking.confirmed", None, {"via": "free" if product.is_free else "auto_confirm"}))
+            booking.confirmed_at = start.confirmed_at
+            events.append((created, "booking.confirmed", None, {"via": start.confirmed_via}))
         if outcome in ("expired", "student", "staff"):
             booking.status, booking.cancel_reason = BookingStatus.CANCELLED, outcome
             if outcome == "expired":

@@ -5,9 +5,11 @@
  *   (1 s doubling to 30 s, with jitter) and ?since=<last notification id>, so the server replays
  *   what arrived while the page was away. Frames are de-duplicated by their envelope id.
  * - Shows a toast for each event meant for people (not for slot.updated, which is a figure).
- * - Keeps the bell's unread count (#sd-bell, data-unread) and updates every element carrying
- *   data-session-seats="<session id>" (seats-left figures on session pages and the dashboard),
- *   watching those sessions on the server so their seat changes arrive.
+ * - Keeps the bell's unread count (#sd-bell, data-unread) and rewrites every element carrying
+ *   data-session-seats="<session id>" (each seats figure on the page: sessions list and page,
+ *   calendar, dashboard, tutor workspace) with the words slot.updated carries in seats_text,
+ *   watching those sessions on the server so their seat changes arrive. The words are the
+ *   server's (bookings.selectors): this file writes them, it never composes its own.
  * Anonymous or logged out (4401) and forbidden (4403) closes stop the reconnecting: logging in
  * again reloads. Any other close reconnects, 4000 too ("your access changed": a new role or
  * password), and the server authorises the new socket afresh from the session cookie.
@@ -119,7 +121,7 @@
     if (el) setUnread((parseInt(el.getAttribute("data-unread"), 10) || 0) + by);
   }
 
-  // --- Seats left --------------------------------------------------------------------------------
+  // --- Seats figures -----------------------------------------------------------------------------
 
   function watchSeats() {
     var ids = {};
@@ -135,15 +137,11 @@
   }
 
   function updateSeats(data) {
-    if (!data.session) return;
+    if (!data.session || typeof data.seats_text !== "string") return;
     document.querySelectorAll('[data-session-seats="' + data.session + '"]').forEach(function (el) {
-      // data-seats-format: how the page writes the figure (default: the bare number left).
-      var format = el.getAttribute("data-seats-format") || "left";
-      var text = String(data.seats_left);
-      if (format === "taken") text = data.seats_taken + "/" + data.capacity;
-      else if (format === "left-of") text = data.seats_left + "/" + data.capacity;
-      else if (format === "label") text = data.seats_left > 0 ? data.seats_left + " left" : "Full";
-      el.textContent = text;
+      // A started session shows its attendance, which slot.updated does not describe: kept as rendered.
+      if (el.getAttribute("data-seats-kind") === "attendance") return;
+      el.textContent = data.seats_text;
       el.setAttribute("data-seats-left", String(data.seats_left));
       el.style.transition = "background-color 1.5s";
       el.style.backgroundColor = "rgba(250, 204, 21, 0.45)";

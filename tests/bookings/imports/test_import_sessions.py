@@ -154,3 +154,41 @@ def test_day_first_dates_are_accepted(mock):
 
     assert report.ok, messages(report)
     assert Session.objects.get().starts_at == start
+
+
+def test_the_session_rules_of_the_form_are_row_errors_here(mock, lesson):
+    tutor = TutorFactory(buffer_after_minutes=15)
+    SessionFactory(product=mock, room="Hall A", starts_at=future(days=3, hour=9))  # 9:00-12:00
+    SessionFactory(product=lesson, tutor=tutor, room="", starts_at=future(days=4, hour=10), capacity=1)  # 10-11
+    rows = [
+        HEADER,
+        ["IELTS-MOCK", "", local(future(days=5)), "100000", ""],
+        ["GE-1", tutor.user.email, local(future(days=6)), "3", ""],
+        ["IELTS-MOCK", "", local(future(days=3, hour=11)), "", "hall a"],
+        ["GE-1", tutor.user.email, local(future(days=4, hour=11) + timedelta(minutes=10)), "", ""],
+        ["IELTS-MOCK", "", local(future(days=7, hour=9)), "", "Hall C"],
+        ["IELTS-MOCK", "", local(future(days=7, hour=10)), "", "Hall C"],
+    ]
+
+    report = run("sessions", rows)
+
+    assert messages(report) == [
+        "Line 2: A session holds at most 500 seats.",
+        "Line 3: GE-1 is a one-to-one lesson: its capacity is 1.",
+        "Line 4: hall a is taken then (IELTS mock 09:00).",
+        f"Line 5: {tutor} already has a session then (General English 10:00).",
+        "Line 7: Hall C is taken then (IELTS mock 09:00, line 6).",
+    ]
+    assert [error.column for error in report.errors] == ["capacity", "capacity", "room", "starts_at", "room"]
+    assert Session.objects.count() == 2
+
+
+def test_an_update_may_not_move_a_session_into_a_taken_room(mock):
+    start = future(days=5, hour=9)
+    SessionFactory(product=ProductFactory(name="Speaking club"), room="Hall B", starts_at=start + timedelta(hours=1))
+    session = SessionFactory(product=mock, room="Hall A", starts_at=start)
+
+    report = run("sessions", [HEADER, ["IELTS-MOCK", "", local(start), "", "Hall B"]])
+
+    assert messages(report) == ["Line 2: Hall B is taken then (Speaking club 10:00)."]
+    assert Session.objects.get(pk=session.pk).room == "Hall A"

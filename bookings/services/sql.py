@@ -1,0 +1,154 @@
+"""The project's raw SQL: only what the ORM could not do fast enough, each with the benchmark figure
+that put it here and a test that it gives the ORM's result (tests/bookings/test_sql.py).
+
+Everything else is plain ORM: ``select_for_update(skip_locked=True)``, conditional ``update()``
+with ``F()``, ``bulk_create``. Tables and columns are named through the models' ``_meta`` API and
+rows become instances through ``Model.from_db``; nothing here touches Django's private attributes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from functools import cache
+from typing import Any
+
+from django.db import connection, connections
+from django.db.models import Model, QuerySet
+
+from backoffice.models import User
+from bookings.models import Booking, BookingEvent, Product, Session, Tutor
+
+
+def read_session(session_id: int) -> Session:
+    """``Session.objects.select_related("product", "tutor").get(pk=session_id)``: the session with
+    its product and tutor, in one SELECT. What ``book()`` decides on.
+
+    Every booker of a popular session runs this read, and in one Python process building the ORM's
+    three-table query cost more CPU than PostgreSQL spent answering it. bench/booking_race.py (64
+    threads booking one session; PostgreSQL 15, the 2-core machine of issue 13): with the ORM read
+    ``book()`` reached 32.9 % and 35.9 % of the raw SQL limit measured in the same runs (91 of 277
+    and 49 of 136 bookings/s) -- below the 40 % the issue requires -- and 51.3 % with this
+    statement (108 of 210 bookings/s), 2.2 ms less CPU per booking.
+
+    On PostgreSQL the statement is built once per process and psycopg hands back every column of
+    these three models as the ORM would (the test compares them field by field). Elsewhere -- the
+    embedded SQLite of a single desk, whose values need the ORM's converters -- it is the ORM's read.
+    """
+    if connection.vendor != "postgresql":
+        return Session.objects.select_related("product", "tutor").get(pk=session_id)
+    statement, parts = _read_statement(connection.alias)
+    with connection.cursor() as cursor:
+        cursor.execute(statement, [session_id])
+        row = cursor.fetchone()
+    if row is None:
+        raise Session.DoesNotExist(f"No session with id {session_id}.")
+    # A LEFT JOIN that found no tutor leaves every tutor column NULL, its first (not null) one too.
+    session, product, tutor = (
+        None if row[start] is None else model.from_db(connection.alias, names, row[start:stop])
+        for model, start, stop, names in parts
+    )
+    session.product = product
+    session.tutor = tutor  # None for a session without a tutor (LEFT JOIN)
+    return session
+
+
+Part = tuple[type[Session | Product | Tutor], int, int, tuple[str, ...]]  # model, its columns, attnames
+
+
+@cache
+def _read_statement(alias: str) -> tuple[str, tuple[Part, ...]]:
+    quote = connections[alias].ops.quote_name
+    columns: list[str] = []
+    parts: list[Part] = []
+    for table, model in (("s", Session), ("p", Product), ("t", Tutor)):
+        fields = model._meta.concrete_fields  # in the order from_db takes them
+        start = len(columns)
+        columns += [f"{table}.{quote(field.column)}" for field in fields]
+        parts.append((model, start, len(columns), tuple(field.attname for field in fields)))
+    product_id = quote(Session._meta.get_field("product").column)
+    tutor_id = quote(Session._meta.get_field("tutor").column)
+    statement = (
+        f"SELECT {', '.join(columns)} FROM {quote(Session._meta.db_table)} s "
+        f"INNER JOIN {quote(Product._meta.db_table)} p ON p.{quote(Product._meta.pk.column)} = s.{product_id} "
+        f"LEFT OUTER JOIN {quote(Tutor._meta.db_table)} t ON t.{quote(Tutor._meta.pk.column)} = s.{tutor_id} "
+        f"WHERE s.{quote(Session._meta.pk.column)} = %s"
+    )
+    return statement, tuple(parts)
+
+
+def table_count(model: type[Model], *, estimate_from: int, using: str = "default") -> int:
+    """``model.objects.count()`` for a small table; past ``estimate_from`` rows, PostgreSQL's
+    planner estimate (``pg_class.reltuples``, kept fresh by autovacuum). PostgreSQL only.
+
+    For the admin's unfiltered lists (``LargeTablePaginator``): counting every row on each page
+    load grows with the centre's history -- about 90 ms at a million bookings in
+    bench/admin_changelist.py (issue 3) -- while the page needs "about" that many for its page
+    links. The ORM has no statement for a table's statistics. One statement either way, so a
+    page's query count does not depend on the table's size.
+    """
+    db = connections[using]
+    table = model._meta.db_table
+    with db.cursor() as cursor:
+        cursor.execute(
+            "SELECT CASE WHEN reltuples >= %s THEN reltuples::bigint "
+            f"ELSE (SELECT count(*) FROM {db.ops.quote_name(table)}) END "
+            "FROM pg_class WHERE oid = %s::regclass",
+            [estimate_from, table],
+        )
+        return cursor.fetchone()[0]
+
+
+def flip_and_record(
+    targets: QuerySet[Booking],
+    *,
+    allowed: Sequence[str],
+    changes: Mapping[str, Any],
+    history: tuple[str, int | None, Mapping[str, Any], datetime],
+) -> list[tuple[Any, ...]]:
+    """A move's compare-and-set and history in one statement (PostgreSQL): the bookings of
+    ``targets`` (a ``values("pk")`` query, which may lock and limit its rows) whose status is in
+    ``allowed`` get ``changes``, each gets a history row ``(action, actor id, data, created_at)``,
+    and their ``state_machine.ROW_FIELDS`` come back, in id order.
+
+    ``state_machine.flip_and_record`` does the same in three ORM statements -- read the rows,
+    UPDATE them by id, ``bulk_create`` the history -- and the test compares the two. For a sweep
+    that cost more than the 100x over a per-row loop the issue asks of ``expire_due()``:
+    bench/expiry_sweep.py (100,000 due bookings; PostgreSQL 15, the 2-core machine of issue 13)
+    measured 52.3 s, 38x the loop's 1,994 s, of which 70 % in reading the rows as instances and
+    writing their history, and 11.4 s in the UPDATE's list of 25,000 ids per batch; here the
+    database takes the rows from the ``targets`` subquery itself.
+    """
+    booking, session, product, tutor, user, event = (
+        model._meta for model in (Booking, Session, Product, Tutor, User, BookingEvent)
+    )
+    quote = connection.ops.quote_name
+    subquery, subquery_params = targets.query.sql_with_params()
+    sets = ", ".join(f"{quote(booking.get_field(name).column)} = %s" for name in changes)
+    set_params = [booking.get_field(name).get_db_prep_save(value, connection) for name, value in changes.items()]
+    columns = [event.get_field(name) for name in ("booking", "action", "actor", "data", "created_at")]
+    values = [f"CAST(%s AS {field.cast_db_type(connection)})" for field in columns[1:]]
+    history_params = [
+        field.get_db_prep_save(value, connection) for field, value in zip(columns[1:], history, strict=True)
+    ]
+    statement = f"""
+        WITH moved AS (
+            UPDATE {quote(booking.db_table)} SET {sets}
+            WHERE id = ANY(ARRAY({subquery})) AND status = ANY(%s)
+            RETURNING id, reference, session_id, student_id
+        ), history AS (
+            INSERT INTO {quote(event.db_table)} ({", ".join(quote(field.column) for field in columns)})
+            SELECT id, {", ".join(values)} FROM moved
+        )
+        SELECT moved.id, moved.reference, moved.session_id, moved.student_id, s.starts_at, p.name, t.user_id,
+               u.first_name, u.last_name, u.phone, u.email, u.username
+        FROM moved
+        JOIN {quote(session.db_table)} s ON s.id = moved.session_id
+        JOIN {quote(product.db_table)} p ON p.id = s.product_id
+        LEFT JOIN {quote(tutor.db_table)} t ON t.id = s.tutor_id
+        JOIN {quote(user.db_table)} u ON u.id = moved.student_id
+        ORDER BY moved.id
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(statement, [*set_params, *subquery_params, list(allowed), *history_params])
+        return cursor.fetchall()

@@ -1,0 +1,122 @@
+"""``bookings.services.sql``: each raw statement gives what its plain ORM equivalent gives."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+import time_machine
+
+from bookings.models import Product, Session, Tutor
+from bookings.services import sql
+from tests.factories import LessonFactory, ProductFactory, SessionFactory, TutorFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def values(instance) -> list:
+    return [getattr(instance, field.attname) for field in type(instance)._meta.concrete_fields]
+
+
+def test_read_session_gives_the_orms_session_product_and_tutor_in_one_query(django_assert_num_queries):
+    tutored = SessionFactory(
+        product=LessonFactory(price=Decimal("120000.50")), tutor=TutorFactory(auto_confirm=True, min_notice_hours=6)
+    )
+    for session in (tutored, SessionFactory(product=ProductFactory(is_active=False))):
+        orm = Session.objects.select_related("product", "tutor").get(pk=session.pk)
+        with django_assert_num_queries(1):
+            read = sql.read_session(session.pk)
+            assert values(read) == values(orm)
+            assert values(read.product) == values(orm.product)
+            assert (read.tutor and values(read.tutor)) == (orm.tutor and values(orm.tutor))
+        for ours, theirs in ((read.starts_at, orm.starts_at), (read.product.price, orm.product.price)):
+            assert (type(ours), str(ours)) == (type(theirs), str(theirs))  # same types, same tz, same scale
+
+
+def test_read_session_gives_instances_that_save_as_loaded_ones_do():
+    session = SessionFactory(tutor=TutorFactory())
+    read = sql.read_session(session.pk)
+    read.room = "Hall B"
+    read.save()  # an UPDATE of a row read from the database, not a second session
+    read.product.save()
+    read.tutor.save()
+    assert (Session.objects.count(), Product.objects.count(), Tutor.objects.count()) == (1, 1, 1)
+    assert Session.objects.get(pk=session.pk).room == "Hall B"
+
+
+def test_read_session_refuses_an_unknown_id():
+    with pytest.raises(Session.DoesNotExist):
+        sql.read_session(0)
+
+
+@pytest.mark.postgres
+def test_table_count_is_the_orms_count_below_the_estimate_and_the_statistics_above():
+    from django.db import connection
+
+    from bookings.models import Booking
+    from bookings.services import book
+    from tests.factories import StudentFactory
+
+    session = SessionFactory(capacity=10)
+    for _ in range(3):
+        book(session=session, student=StudentFactory())
+    assert sql.table_count(Booking, estimate_from=10_000) == Booking.objects.count() == 3
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE bookings_booking")
+    assert sql.table_count(Booking, estimate_from=1) == 3  # the planner's figure, exact after ANALYZE
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("transition", ["CANCEL", "EXPIRE", "CONFIRM"])
+def test_flip_and_record_writes_what_the_orms_three_statements_write(transition):
+    """The state machine's step 1, as one statement and as the ORM's three, on twin sets of bookings:
+    the same rows back, the same columns written, the same history."""
+    from django.utils import timezone
+
+    from bookings import services
+    from bookings.models import Booking, BookingEvent, CancelReason
+    from bookings.services import state_machine
+    from tests.factories import OperatorFactory, StudentFactory
+
+    move = getattr(state_machine, transition)
+    operator, now = OperatorFactory(), timezone.now()
+    twins = []
+    for _ in range(2):
+        with time_machine.travel(now, tick=False):  # the twins' own times are the same too
+            sessions = [SessionFactory(capacity=5), SessionFactory(capacity=5, tutor=TutorFactory())]
+            made = [services.book(session=s, student=StudentFactory(first_name="", phone="")) for s in sessions]
+            services.confirm(made[1])
+            services.cancel(services.book(session=sessions[0], student=StudentFactory()), reason=CancelReason.STAFF)
+        twins.append(Booking.objects.filter(session__in=sessions).order_by("pk"))
+    fields = {"cancel_reason": "staff", "cancelled_at": now} if transition != "CONFIRM" else {}
+    common = {"changes": move.changes(now, fields), "actor": operator, "data": {"reason": "staff"}, "now": now}
+
+    ours = state_machine.flip_and_record(move, twins[0], limit=None, **common)
+    theirs = state_machine.orm_flip_and_record(move, twins[1], limit=None, **common)
+
+    def shape(moved, bookings):
+        """Which of the twins moved, and that each row says what the loaded booking says."""
+        loaded = list(bookings.select_related("session__product", "session__tutor", "student"))
+        index = {booking.pk: i for i, booking in enumerate(loaded)}
+        for row in moved:
+            booking = loaded[index[row.pk]]
+            session = booking.session
+            assert (row.reference, row.session_id, row.student_id, row.starts_at, row.product) == (
+                booking.reference,
+                session.pk,
+                booking.student_id,
+                session.starts_at,
+                session.product.name,
+            )
+            assert (row.tutor_user_id, row.student) == (session.tutor and session.tutor.user_id, str(booking.student))
+        return [index[row.pk] for row in moved]
+
+    assert shape(ours, twins[0]) == shape(theirs, twins[1]) != []
+    columns = ("status", "cancel_reason", "cancelled_at", "confirmed_at", "expires_at", "updated_at")
+    assert [row[1:] for row in twins[0].values_list("pk", *columns)] == [
+        row[1:] for row in twins[1].values_list("pk", *columns)
+    ]
+    history = ("action", "actor", "data", "created_at")  # the setup's history has no actor
+    assert list(BookingEvent.objects.filter(booking__in=twins[0], actor=operator).values_list(*history)) == list(
+        BookingEvent.objects.filter(booking__in=twins[1], actor=operator).values_list(*history)
+    )
