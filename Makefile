@@ -14,7 +14,7 @@ SECRET_KEY = $(shell cat $(SECRET_KEY_FILE) 2>/dev/null)
 endif
 export SECRET_KEY
 
-.PHONY: run test lint format bench install install-dev clean
+.PHONY: run test lint format bench install install-dev clean openapi
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 12) else "Seatdesk needs Python 3.12 (set PYTHON=/path/to/python3.12)")'
@@ -63,6 +63,10 @@ format: install-dev
 test: install-dev lint | $(SECRET_KEY_FILE)
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/pytest
+
+# The API's contract, committed as docs/openapi.yaml (tests/api/test_schema.py fails when it is stale).
+openapi: install | $(SECRET_KEY_FILE)
+	$(BIN)/python manage.py spectacular --file docs/openapi.yaml --validate --fail-on-warn
 
 # Benchmarks print their figures and ratios against a baseline measured in the same run.
 bench: install-dev | $(SECRET_KEY_FILE)

@@ -11,9 +11,9 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from backoffice import request_bodies  # noqa: E402
+from realtime.origin import OriginOrTokenValidator  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
 
 # Before daphne accepts a connection: bodies bounded, and not parsed by Twisted (issue 12).
@@ -22,6 +22,7 @@ request_bodies.install()
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        # Browsers: the origin check; apps without an Origin: their bearer token only (realtime.origin).
+        "websocket": OriginOrTokenValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

@@ -17,6 +17,14 @@ class Role(models.TextChoices):
     STUDENT = "student", "Student"
 
 
+class Language(models.TextChoices):
+    """What Seatdesk speaks to a person in (the API's profile; messages to come)."""
+
+    EN = "en", "English"
+    RU = "ru", "Русский"
+    UZ = "uz", "Oʻzbekcha"
+
+
 STAFF_ROLES = (Role.MANAGER, Role.OPERATOR, Role.TUTOR)
 ROLE_GROUPS = {
     Role.MANAGER: "Managers",
@@ -40,6 +48,7 @@ class User(AbstractUser):
         help_text="International format, e.g. +998901234567.",
     )
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.STUDENT, db_index=True)
+    language = models.CharField(max_length=8, choices=Language.choices, default=Language.EN)
 
     objects = SeatdeskUserManager()
 

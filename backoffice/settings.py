@@ -98,7 +98,8 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 # Where people reach Seatdesk: absolute links in calendar feeds and e-mails are built on it.
-SITE_URL = env("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+# Unset: absolute links shown on a page are built from that page's own address (bookings.calendar_feed).
+SITE_URL = env("SITE_URL", "").rstrip("/")
 
 # --- HTTPS ----------------------------------------------------------------------------------
 # With DEBUG off the site is taken to be reached over HTTPS only: http is redirected, cookies are
@@ -147,9 +148,15 @@ INSTALLED_APPS = [
     "django_q",
     "import_export",
     "csp",
+    "rest_framework",
+    "rest_framework_simplejwt.token_blacklist",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "backoffice",
     "bookings",
     "realtime",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -455,6 +462,83 @@ PAYMENT_ALLOWED_IPS = env_networks("PAYMENT_ALLOWED_IPS")
 PAYMENT_CLIENT_IP_HEADER = env("PAYMENT_CLIENT_IP_HEADER")
 # A callback body is a few hundred bytes; anything above this is refused unread.
 PAYMENT_MAX_BODY_BYTES = env_int("PAYMENT_MAX_BODY_BYTES", 16 * 1024, minimum=1024)
+
+# --- REST API (/api/v1/; the api app, README "API") -----------------------------------------
+# Bearer JWTs only (no session cookie, so no CSRF); JSON only; every error in one shape
+# ({"code", "detail", "fields"}, api.errors). Throttles count in the cache (Redis in production,
+# shared by every process; fail-soft, so they lapse while Redis is down rather than refusing all).
+API_PAGE_SIZE = env_int("API_PAGE_SIZE", 20, minimum=1)
+RATE_PERIODS = ("s", "sec", "second", "m", "min", "minute", "h", "hour", "d", "day")
+
+
+def env_rate(name: str, default: str) -> str:
+    """A throttle rate, ``<requests>/<period>`` (``5/hour``), as DRF reads it."""
+    value = env(name, default)
+    count, _, period = value.partition("/")
+    if not count.isdigit() or period not in RATE_PERIODS:
+        raise _malformed(name, value, "a rate such as 5/hour (periods: second, minute, hour, day)")
+    return value
+
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework_simplejwt.authentication.JWTAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "api.pagination.Pagination",
+    "PAGE_SIZE": API_PAGE_SIZE,
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_SCHEMA_CLASS": "api.schema.AutoSchema",
+    "EXCEPTION_HANDLER": "api.errors.exception_handler",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    # The caller's address is REMOTE_ADDR (daphne --proxy-headers behind a proxy), never a client's
+    # X-Forwarded-For: anyone could send a new one with every request and never be throttled.
+    "NUM_PROXIES": 0,
+    "DEFAULT_THROTTLE_RATES": {
+        "otp_phone": env_rate("API_THROTTLE_OTP_PHONE", "5/hour"),  # codes sent to one phone
+        "otp_address": env_rate("API_THROTTLE_OTP_ADDRESS", "20/hour"),  # codes asked for from one address
+        "token_phone": env_rate("API_THROTTLE_TOKEN_PHONE", "10/hour"),  # sign-ins tried for one phone or login
+        "token_address": env_rate("API_THROTTLE_TOKEN_ADDRESS", "60/hour"),
+    },
+}
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env_int("API_ACCESS_TOKEN_MINUTES", 15, minimum=1)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=env_int("API_REFRESH_TOKEN_DAYS", 30, minimum=1)),
+    # A refresh token is good once: refreshing returns a new one and blacklists the old (logout too).
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "AUTH_HEADER_TYPES": ("Bearer",),
+    "UPDATE_LAST_LOGIN": False,  # api.views.auth sets it once per sign-in, not per refresh
+}
+# Phone sign-in (api.otp): the code's length is fixed by the front ends (6 digits).
+API_OTP_TTL_SECONDS = env_int("API_OTP_TTL_SECONDS", 120, minimum=30)
+API_OTP_RESEND_SECONDS = env_int("API_OTP_RESEND_SECONDS", 60, minimum=1)
+API_OTP_MAX_TRIES = env_int("API_OTP_MAX_TRIES", 5, minimum=1)
+# Idempotency-Key answers are replayed for this long.
+API_IDEMPOTENCY_HOURS = env_int("API_IDEMPOTENCY_HOURS", 24, minimum=1)
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Seatdesk API",
+    "DESCRIPTION": "Sign in by phone, find a session, book and pay it (README, section API).",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI from the installed drf-spectacular-sidecar: nothing is loaded from a CDN, and the
+    # page's own script is a file (SpectacularSwaggerSplitView), so the CSP above needs no exception.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "BookingStatusEnum": "bookings.models.BookingStatus",
+        "PaymentMethodEnum": "bookings.models.PaymentMethod",
+        "StudentPaymentStatusEnum": "bookings.selectors.StudentPaymentStatus",
+        "ActorEnum": ["you", "staff", "system"],
+        "SessionStatusEnum": "bookings.models.SessionStatus",
+        "ProductKindEnum": "bookings.models.ProductKind",
+        "ExceptionKindEnum": "bookings.models.tutors.ExceptionKind",
+        "FeedbackKindEnum": "bookings.models.FeedbackKind",
+    },
+}
 
 # --- Business defaults ----------------------------------------------------------------------
 # Sessions without a tutor (mock exams) use this cancellation policy.

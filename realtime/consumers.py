@@ -8,6 +8,15 @@ groups are heard through the process's fan-out (realtime/fanout.py: one layer me
 process and group). Every socket also joins ``user.<user id>`` on its own channel, where it hears
 when its person's access changed (realtime/access.py).
 
+The API's apps authenticate with their access token instead of a cookie, sent as the WebSocket
+subprotocols ``bearer, <access token>`` (``new WebSocket(url, ["bearer", token])``): a header, so
+the token is never written to an access log as a query string would be. The socket is accepted
+with the subprotocol ``bearer``; the token is checked once, when connecting (an app whose token
+expired connects again with a fresh one after a 4401). A student may only connect this way: they
+join ``student.<user id>`` and hear their own bookings' events, and may ``watch`` a session they
+can book or have booked, of which they hear only ``slot.updated`` (a session's group also
+carries other students' booking events, for staff).
+
 Client frames (JSON objects, at most ``MAX_FRAME_BYTES``)::
 
     {"action": "watch", "session": 12}      {"action": "unwatch", "session": 12}
@@ -24,9 +33,11 @@ would make daphne fail the socket with 1011 instead.
 - 4000: connect again: access changed (a new role, a new password), and the new connection is
   authorised afresh from the session cookie; or this process lost the channel layer, and the new
   connection replays what was stored meanwhile (``?since=``).
-- 4401: not logged in, or this login session has ended (logged out). The client stops.
-- 4403: not allowed: not staff, or no longer (deactivated, deleted, the role taken away). The
-  client stops.
+- 4401: not logged in, or this login session has ended (logged out), or the API access token is
+  not valid (expired, a refresh token, tampered with). The client stops (an app refreshes its
+  token first).
+- 4403: not allowed: not staff (nor a student with a token), or no longer (deactivated, deleted,
+  the role taken away). The client stops.
 - 4413: a frame over ``MAX_FRAME_BYTES``.
 """
 
@@ -42,10 +53,13 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.contrib.auth import HASH_SESSION_KEY, get_user_model
 from django.utils.crypto import constant_time_compare
+from rest_framework.exceptions import AuthenticationFailed
+from rest_framework_simplejwt.authentication import JWTAuthentication
+from rest_framework_simplejwt.exceptions import InvalidToken
 
 from realtime import inbox
 from realtime.access import session_digest, user_group
-from realtime.events import LAYER_MESSAGE_TYPE, TITLES, session_group, staff_group, tutor_group
+from realtime.events import LAYER_MESSAGE_TYPE, TITLES, session_group, staff_group, student_group, tutor_group
 from realtime.fanout import fanout_for
 from realtime.models import Notification
 
@@ -67,15 +81,52 @@ MAX_ID = 2**63 - 1  # a primary key (BigAutoField); a larger number is no id and
 # Sending on a socket the client has already closed (a page left during the hello or the replay).
 CLIENT_GONE = (OSError, Disconnected)
 FRAMES_KEY = "_frames"  # in a layer message: its frame text, encoded by the first socket to send it
+BEARER = "bearer"  # the subprotocol an app offers first, its access token second
+SLOT_UPDATED = "slot.updated"
 
 
 def is_tutor(user: Any) -> bool:
     return getattr(user, "role", "") == "tutor" and not user.is_superuser
 
 
+def is_student(user: Any) -> bool:
+    return getattr(user, "role", "") == "student" and not user.is_staff
+
+
+def may_listen(user: Any, *, via_token: bool) -> bool:
+    """Staff (cookie or token); a student only with an API token (they have no back-office login)."""
+    return user.is_active and (user.is_staff or (via_token and is_student(user)))
+
+
 def listening_group(user: Any) -> str:
-    """The group whose events a staff person hears: their own as a tutor, else ``staff``."""
+    """The group whose events a person hears: their own as a tutor or a student, else ``staff``."""
+    if is_student(user):
+        return student_group(user.pk)
     return tutor_group(user.pk) if is_tutor(user) else staff_group()
+
+
+@database_sync_to_async
+def token_user(raw: str) -> Any:
+    """The active user of a valid API access token (simplejwt's checks: signature, expiry, type), or None."""
+    authentication = JWTAuthentication()
+    try:
+        return authentication.get_user(authentication.get_validated_token(raw.encode()))
+    except (InvalidToken, AuthenticationFailed, UnicodeError):
+        return None
+
+
+class SlotsOnly:
+    """A student's membership of a session group: only its ``slot.updated`` is relayed to them."""
+
+    def __init__(self, consumer: NotificationConsumer) -> None:
+        self.consumer = consumer
+
+    async def relay(self, message: dict[str, Any]) -> None:
+        if message.get("event", {}).get("type") == SLOT_UPDATED:
+            await self.consumer.relay(message)
+
+    async def lost_layer(self) -> None:
+        await self.consumer.lost_layer()
 
 
 def notification_frame(notification: Notification) -> dict[str, Any]:
@@ -96,11 +147,12 @@ def notification_frame(notification: Notification) -> dict[str, Any]:
 
 
 class NotificationConsumer(AsyncJsonWebsocketConsumer):
-    groups_joined: set[str]  # event groups, heard through the process's fan-out (realtime/fanout.py)
+    groups_joined: dict[str, Any]  # event group -> its member in the fan-out (realtime/fanout.py)
     control_groups: set[str]  # ``user.<id>``, heard on this socket's own channel
     watched: set[int]
     # Set once the socket is closing or the client has gone: nothing more is sent on it.
     done: bool = False
+    via_token: bool = False  # authenticated by an API access token, not the session cookie
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         try:
@@ -109,21 +161,25 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
             await self.leave_all()  # also when the consumer failed: the fan-out drops this socket
 
     async def connect(self) -> None:
-        self.groups_joined, self.control_groups, self.watched = set(), set(), set()
+        self.groups_joined, self.control_groups, self.watched = {}, set(), set()
         user = self.scope.get("user")
+        protocols = self.scope.get("subprotocols") or []
+        self.via_token = bool(protocols) and protocols[0] == BEARER
+        if self.via_token:
+            user = await token_user(protocols[1]) if len(protocols) == 2 else None
         # Accept, then close with a code: a refusal before accepting reaches the browser as a
         # bare HTTP 403, and the client could not tell "log in again" from a network fault.
-        await self.accept()
+        await self.accept(subprotocol=BEARER if self.via_token else None)
         if user is None or not user.is_authenticated:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
-        if not user.is_staff:
+        if not may_listen(user, via_token=self.via_token):
             await self.close(code=CLOSE_FORBIDDEN)
             return
         self.user = user
         self.user_id = user.pk  # read per event: a plain int, not the lazy scope user
         self.listening = listening_group(user)
-        session_key = getattr(self.scope.get("session"), "session_key", None)
+        session_key = None if self.via_token else getattr(self.scope.get("session"), "session_key", None)
         self.session = session_digest(session_key) if session_key else None
         # First: a logout from now on closes this socket.
         await self.channel_layer.group_add(user_group(user.pk), self.channel_name)
@@ -142,18 +198,20 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
         self.done = True
         await self.leave_all()
 
-    async def join(self, group: str) -> None:
-        await fanout_for(self.channel_layer).join(group, self)
-        self.groups_joined.add(group)
+    async def join(self, group: str, member: Any = None) -> None:
+        member = member or self
+        await fanout_for(self.channel_layer).join(group, member)
+        self.groups_joined[group] = member
 
     async def leave(self, group: str) -> None:
-        self.groups_joined.discard(group)
-        await fanout_for(self.channel_layer).leave(group, self)
+        member = self.groups_joined.pop(group, None)
+        if member is not None:
+            await fanout_for(self.channel_layer).leave(group, member)
 
     async def leave_all(self) -> None:
-        groups, self.groups_joined = getattr(self, "groups_joined", set()), set()
-        for group in groups:
-            await fanout_for(self.channel_layer).leave(group, self)
+        groups, self.groups_joined = getattr(self, "groups_joined", {}), {}
+        for group, member in groups.items():
+            await fanout_for(self.channel_layer).leave(group, member)
         controls, self.control_groups = getattr(self, "control_groups", set()), set()
         for group in controls:
             await self.channel_layer.group_discard(group, self.channel_name)
@@ -245,7 +303,8 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
             # The same answer for "no such session" and "not yours": ids are not to be probed.
             await self.error("forbidden", "You cannot watch this session.", action="watch", session=session_id)
         else:
-            await self.join(session_group(session_id))
+            # A student hears a session's seats, not the other students' bookings in it.
+            await self.join(session_group(session_id), SlotsOnly(self) if is_student(self.user) else None)
             self.watched.add(session_id)
             await self.send_json({"type": "watching", "session": session_id})
 
@@ -322,7 +381,7 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
     @database_sync_to_async
     def recheck(self) -> int | None:
         user = get_user_model().objects.filter(pk=self.user_id).first()
-        if user is None or not user.is_active or not user.is_staff:
+        if user is None or not may_listen(user, via_token=self.via_token):
             return CLOSE_FORBIDDEN
         session = self.scope.get("session")
         # A new password ends the person's other login sessions (Django checks this hash on every
@@ -352,9 +411,13 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
 
     @database_sync_to_async
     def may_watch(self, session_id: int) -> bool:
-        from bookings.models import Session
+        from bookings.models import Booking, Session
+        from bookings.selectors import bookable_sessions
 
         sessions = Session.objects.filter(pk=session_id)
+        if is_student(self.user):  # a session they could book now, or one they have booked
+            booked = Booking.objects.filter(session_id=session_id, student=self.user).exists()
+            return booked or bookable_sessions(self.user).filter(pk=session_id).exists()
         if is_tutor(self.user):
             sessions = sessions.filter(tutor__user=self.user)  # operators and managers see every session
         return sessions.exists()

@@ -65,6 +65,11 @@ def tutor_group(user_id: int) -> str:
     return f"tutor.{user_id}"
 
 
+def student_group(user_id: int) -> str:
+    """A student's own events (their bookings), heard by their app's sockets."""
+    return f"student.{user_id}"
+
+
 def session_group(session_id: int) -> str:
     return f"session.{session_id}"
 

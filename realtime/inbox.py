@@ -45,3 +45,11 @@ def mark_read(notifications: QuerySet[Notification], *, user_id: int) -> int:
         count = notifications.filter(recipient_id=user_id, read=False).update(read=True, read_at=timezone.now())
         transaction.on_commit(lambda: forget_unread(user_id))
     return count
+
+
+def refresh_unread(user_id: int) -> int:
+    """Count the person's unread notifications now and keep the figure for the bell: the API
+    answers the exact count, and the admin shows the same one on its next page."""
+    count = Notification.objects.filter(recipient_id=user_id, read=False).count()
+    cache.set(_unread_key(user_id), count, UNREAD_TTL)
+    return count

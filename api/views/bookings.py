@@ -1,0 +1,199 @@
+"""A student's bookings: list, book, and per booking its detail, cancel, reschedule, history, pay.
+
+Every booking is looked up through the student's own (``scope``): another person's reference is a
+404. Every change goes through ``bookings.services``; their refusals become 409/422 (api.errors).
+"""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import generics, status
+from rest_framework.generics import get_object_or_404
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from api import idempotency
+from api.filters import BookingFilter
+from api.permissions import IsStudent
+from api.schema import error
+from api.serializers.bookings import (
+    BookingCreateSerializer,
+    BookingDetailSerializer,
+    BookingEventSerializer,
+    BookingPaymentSerializer,
+    BookingSerializer,
+    CancelSerializer,
+    RescheduleSerializer,
+)
+from bookings import services
+from bookings.models import Booking, BookingEvent, BookingSource, CancelReason
+from bookings.payments.links import payment_links
+from bookings.selectors import amount_owed, student_bookings, with_student_payment_status
+
+TAGS = ["bookings"]
+FULL_OR_BOOKED = error("`session_full`: no seat left; `already_booked`: you hold a seat in it already.")
+REFUSED = error("`booking_not_allowed` or `invalid_transition`: the booking rules refuse it; `detail` says why.")
+KEY_REUSED = error("`idempotency_key_reused`: this Idempotency-Key was sent with another request.")
+IN_FLIGHT = "`idempotency_in_flight`: a request with this Idempotency-Key is still running."
+
+
+def scope(request: Request) -> QuerySet[Booking]:
+    """Every booking of the signed-in student (pending ones past their deadline too), for one lookup."""
+    return with_student_payment_status(Booking.objects.filter(student=request.user)).select_related(
+        "session__product", "session__tutor__user"
+    )
+
+
+def detail(request: Request, reference: str) -> Booking:
+    return get_object_or_404(scope(request), reference=reference)
+
+
+class StudentView(generics.GenericAPIView):
+    permission_classes = [IsStudent]
+
+
+@extend_schema_view(
+    get=extend_schema(
+        tags=TAGS,
+        summary="Your bookings",
+        description=(
+            "Newest first (or as `type` orders them). A pending booking past its `expires_at` is not listed: "
+            "it is about to be cancelled by the expiry sweep. Reading never changes a booking."
+        ),
+    ),
+)
+class BookingListView(StudentView, generics.ListAPIView):
+    serializer_class = BookingSerializer
+    filterset_class = BookingFilter
+    queryset = Booking.objects.none()  # for the schema; get_queryset() is the student's own
+
+    def get_queryset(self) -> QuerySet[Booking]:
+        return (
+            student_bookings(self.request.user)
+            .select_related("session__product", "session__tutor__user")
+            .order_by("-created_at", "-id")
+        )
+
+    @extend_schema(
+        tags=TAGS,
+        summary="Book a seat",
+        request=BookingCreateSerializer,
+        parameters=[idempotency.PARAMETER],
+        responses={
+            201: BookingDetailSerializer,
+            409: error(f"{FULL_OR_BOOKED.description} {IN_FLIGHT}"),
+            422: error(f"{REFUSED.description} {KEY_REUSED.description}"),
+        },
+        description=(
+            "Holds a seat: pending until paid (pay with `payment_links`, or at the desk) and cancelled "
+            "after the product's payment window; a free product or an auto-confirming tutor confirms at once."
+        ),
+    )
+    @idempotency.idempotent
+    def post(self, request: Request) -> Response:
+        serializer = BookingCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        booking = services.book(
+            session=serializer.validated_data["session"],
+            student=request.user,
+            payment_method=serializer.validated_data["payment_method"],
+            actor=request.user,
+            source=BookingSource.API,
+        )
+        booking = detail(request, booking.reference)
+        return Response(BookingDetailSerializer(booking).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema_view(get=extend_schema(tags=TAGS, summary="One of your bookings, with its payment links"))
+class BookingDetailView(StudentView, generics.RetrieveAPIView):
+    serializer_class = BookingDetailSerializer
+
+    def get_object(self) -> Booking:
+        return detail(self.request, self.kwargs["reference"])
+
+
+class BookingCancelView(StudentView):
+    serializer_class = CancelSerializer
+
+    @extend_schema(
+        tags=TAGS,
+        summary="Cancel your booking",
+        request=CancelSerializer,
+        parameters=[idempotency.PARAMETER],
+        responses={
+            200: BookingDetailSerializer,
+            409: error(IN_FLIGHT),
+            422: error(
+                "Refused: already cancelled or finished (`invalid_transition`), or past the free-cancellation "
+                f"cut-off of the cancellation policy (`booking_not_allowed`; `detail` gives the time). "
+                f"{KEY_REUSED.description}"
+            ),
+        },
+    )
+    @idempotency.idempotent
+    def post(self, request: Request, reference: str) -> Response:
+        serializer = CancelSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        booking = detail(request, reference)
+        services.cancel(
+            booking,
+            reason=CancelReason.STUDENT,
+            actor=request.user,
+            note=serializer.validated_data.get("reason", ""),
+        )
+        return Response(BookingDetailSerializer(detail(request, reference)).data)
+
+
+class BookingRescheduleView(StudentView):
+    serializer_class = RescheduleSerializer
+
+    @extend_schema(
+        tags=TAGS,
+        summary="Move your booking to another session of the same product",
+        request=RescheduleSerializer,
+        parameters=[idempotency.PARAMETER],
+        responses={
+            200: BookingDetailSerializer,
+            409: error(f"{FULL_OR_BOOKED.description} {IN_FLIGHT}"),
+            422: error(f"{REFUSED.description} {KEY_REUSED.description}"),
+        },
+        description=(
+            "In one step: this booking is cancelled (reason rescheduled) and the answer is the new booking, "
+            "which keeps the status, price, payments and payment deadline. If the target has no seat, nothing changes."
+        ),
+    )
+    @idempotency.idempotent
+    def post(self, request: Request, reference: str) -> Response:
+        serializer = RescheduleSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        booking = detail(request, reference)
+        new = services.reschedule(booking, to_session=serializer.validated_data["session"], actor=request.user)
+        return Response(BookingDetailSerializer(detail(request, new.reference)).data)
+
+
+@extend_schema_view(get=extend_schema(tags=TAGS, summary="What happened to your booking, oldest first"))
+class BookingHistoryView(StudentView, generics.ListAPIView):
+    serializer_class = BookingEventSerializer
+    queryset = BookingEvent.objects.none()  # for the schema
+
+    def get_queryset(self) -> QuerySet[BookingEvent]:
+        booking = get_object_or_404(
+            Booking.objects.filter(student=self.request.user), reference=self.kwargs["reference"]
+        )
+        return BookingEvent.objects.filter(booking=booking).order_by("created_at", "id")
+
+
+class BookingPayView(StudentView):
+    serializer_class = BookingPaymentSerializer
+
+    @extend_schema(tags=TAGS, summary="What your booking still owes, and the links to pay it online")
+    def get(self, request: Request, reference: str) -> Response:
+        booking = detail(request, reference)
+        body = {
+            "reference": booking.reference,
+            "amount_owed": amount_owed(booking, paid=booking.paid_amount),
+            "currency": booking.currency,
+            "links": payment_links(booking),
+        }
+        return Response(BookingPaymentSerializer(body).data)
