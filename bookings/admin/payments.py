@@ -424,8 +424,12 @@ class PaymentAdmin(SpreadsheetExportMixin, ServiceAddMixin, ReadOnlyChangeMixin,
 
 
 def _pk(object_id: str) -> int | None:
+    """The payment id in the URL, or None when it cannot be one (not digits, or beyond a 64-bit
+    integer: SQLite would refuse to compare with it, where the ORM's own lookups answer "no row")."""
     value = unquote(object_id)
-    return int(value) if value.isdigit() else None
+    if not value.isdigit() or int(value) > 2**63 - 1:
+        return None
+    return int(value)
 
 
 def log_table(logs: list[PaymentLog]) -> dict[str, Any]:
