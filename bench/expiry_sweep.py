@@ -371,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     breakdown.append(
         (
-            "  the rest (due rows, history, commit)",
+            "  the rest (commit, loop)",
             f"{ours_seconds - accounted:6.2f} s  ({1 - accounted / ours_seconds:5.1%})",
         )
     )

@@ -214,7 +214,7 @@ _DESCRIBE = {
     SessionAction.DUPLICATED: _describe_duplication,
     SessionAction.EDITED: _describe_edit,
     SessionAction.CAPACITY_CHANGED: lambda data: f"{data.get('old')} → {data.get('new')} seats",
-    SessionAction.CLOSED: lambda data: "",
+    SessionAction.CLOSED: lambda data: "The session ended" if data.get("reason") == "ended" else "",
     SessionAction.REOPENED: lambda data: "",
     SessionAction.CANCELLED: _describe_cancellation,
 }

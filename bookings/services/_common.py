@@ -68,9 +68,6 @@ def known_actor(actor: User | AnonymousUser | None) -> User | None:
     return actor if actor is not None and actor.pk is not None else None
 
 
-_actor = known_actor  # the old private name, still imported by sessions, generation and imports
-
-
 def booking_payload(booking: Booking, **extra: Any) -> dict[str, Any]:
     """The ``booking.*`` event payload of a loaded booking (session, product and student)."""
     session = booking.session

@@ -14,8 +14,9 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
-from bookings.models import Booking, BookingStatus, Session, SessionStatus
+from bookings.models import Booking, BookingStatus, Session, SessionAction, SessionStatus
 from bookings.services import seats, state_machine
+from bookings.services import session_history as history
 from bookings.services.transitions import finish_bookings
 
 BATCH_SIZE = 1000
@@ -58,9 +59,13 @@ def auto_complete(*, now: datetime | None = None, batch_size: int = BATCH_SIZE) 
 
 
 def _close_ended_sessions(now: datetime) -> list[int]:
-    """Open sessions that have ended stop taking bookings; returns their ids."""
+    """Open sessions that have ended stop taking bookings, each with a ``session.closed`` history row;
+    returns their ids."""
     ended = Session.objects.filter(status=SessionStatus.OPEN, ends_at__lte=now)
     # Locked as they are read, skipping any a concurrent run holds: each is closed (and announced) once.
     ids = list(ended.select_for_update(skip_locked=True).order_by("pk").values_list("pk", flat=True))
     Session.objects.filter(pk__in=ids).update(status=SessionStatus.CLOSED)
+    # The same "closed to new bookings" a person's close records, by the system, saying why.
+    data = {"via": VIA, "reason": "ended"}
+    history.write(history.event(pk, SessionAction.CLOSED, actor=None, data=data, now=now) for pk in ids)
     return ids

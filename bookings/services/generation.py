@@ -39,7 +39,7 @@ from backoffice.models import User
 from bookings.models import Availability, DateException, Session, SessionAction, SessionSource, SessionStatus, Tutor
 from bookings.services import schedule
 from bookings.services import session_history as history
-from bookings.services._common import _actor, slot_data
+from bookings.services._common import known_actor, slot_data
 from bookings.services.schedule import Rule
 from realtime.events import publish_many, staff_group, tutor_group
 
@@ -199,7 +199,7 @@ def _generate_locked(tutor: Tutor, *, days: int, now: datetime, actor: User | No
 
     if new:
         created = Session.objects.bulk_create(new)
-        who = _actor(actor)
+        who = known_actor(actor)
         written = timezone.now()  # when it happened; ``now`` only places the days generated
         history.write(history.creation(s, SessionAction.GENERATED, actor=who, now=written) for s in created)
         result.created = len(created)
@@ -306,7 +306,7 @@ def _session(window: Availability, tutor: Tutor, starts_at: datetime, ends_at: d
         capacity=window.product.default_capacity,
         status=SessionStatus.OPEN,
         source=SessionSource.AVAILABILITY,
-        created_by=_actor(actor),
+        created_by=known_actor(actor),
     )
 
 

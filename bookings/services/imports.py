@@ -49,7 +49,7 @@ from bookings.models.bookings import REFERENCE_ALPHABET, REFERENCE_LENGTH
 from bookings.models.results import SUB_SCORES
 from bookings.services import schedule
 from bookings.services import session_history as history
-from bookings.services._common import _actor, known_actor, slot_data
+from bookings.services._common import known_actor, slot_data
 from bookings.services.booking import check_bookable, creation_history, is_active_booking_violation
 from bookings.services.reminders import start_reminders
 from bookings.services.results import _values
@@ -221,7 +221,7 @@ def create_sessions(
     hand, by generation) refuses the whole batch, which the import then reports row by row.
     """
     now = now or timezone.now()
-    who = _actor(actor)
+    who = known_actor(actor)
     for session in sessions:
         session.source = SessionSource.IMPORT
         session.status = SessionStatus.OPEN
@@ -293,7 +293,7 @@ def update_sessions(
         publish_slots(
             [slot_data(pk, capacity=cap, seats_taken=taken, status=status) for pk, cap, taken, status in rows]
         )
-    who = _actor(actor)
+    who = known_actor(actor)
     history.write(
         event
         for change, (_, changed) in zip(changes, edits, strict=True)

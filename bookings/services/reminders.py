@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from bookings.conf import conf
@@ -91,10 +91,15 @@ def start_reminders(booking: Booking, *, now: datetime) -> list[Reminder]:
     ]
 
 
-def cancel_pending_reminders(booking_ids: Iterable[int], *, kind: str | None = None) -> int:
-    """Cancel what is still to be sent (pending, or failed and waiting for a retry); sent ones stay."""
+def cancel_pending_reminders(booking_ids: Iterable[int] | QuerySet[Booking], *, kind: str | None = None) -> int:
+    """Cancel what is still to be sent (pending, or failed and waiting for a retry); sent ones stay.
+
+    ``booking_ids`` may be a query of the bookings (a sweep's batch): the database reads it as a
+    subquery rather than a list of tens of thousands of ids.
+    """
     waiting = Q(status=ReminderStatus.PENDING) | Q(status=ReminderStatus.FAILED, next_attempt_at__isnull=False)
-    reminders = Reminder.objects.filter(waiting, booking_id__in=list(booking_ids))
+    bookings = booking_ids if isinstance(booking_ids, QuerySet) else list(booking_ids)
+    reminders = Reminder.objects.filter(waiting, booking_id__in=bookings)
     if kind is not None:
         reminders = reminders.filter(kind=kind)
     return reminders.update(status=ReminderStatus.CANCELLED, next_attempt_at=None)

@@ -14,8 +14,9 @@ from backoffice.models import Role
 from bookings.errors import BookingNotAllowed
 from bookings.models import Booking, BookingStatus, TestResult
 from bookings.models.results import SUB_SCORES
+from bookings.services import state_machine
 from bookings.services._common import fresh, log_event
-from bookings.services.transitions import _copy_state, _finish
+from bookings.services.transitions import copy_state, mark_finished
 from realtime.events import publish, staff_group
 
 Score = Decimal | str | float | int | None
@@ -63,9 +64,9 @@ def record_result(
             overall=str(result.overall),
         )
         if current.status == BookingStatus.CONFIRMED:
-            _finish(current, to=BookingStatus.COMPLETED, actor=actor, action="booking.completed", via="result")
+            mark_finished([current], state_machine.COMPLETE, actor=actor, via="result")
         _publish(result, current)
-    _copy_state(current, booking)
+    copy_state(current, booking)
     booking.has_result = True
     return result
 

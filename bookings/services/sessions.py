@@ -35,9 +35,9 @@ from bookings.models import (
 )
 from bookings.services import schedule
 from bookings.services import session_history as history
-from bookings.services._common import _actor, publish_booking, publish_slot, slot_data
+from bookings.services._common import known_actor, publish_slot, slot_data
 from bookings.services.schedule import SessionChangeRefused
-from bookings.services.transitions import _cancel
+from bookings.services.transitions import cancel_bookings
 from realtime.events import publish_many, session_group, staff_group
 
 MAX_DUPLICATE_WEEKS = 26
@@ -104,7 +104,7 @@ def create_session(
         capacity=capacity,
         status=status,
         source=source,
-        created_by=_actor(actor),
+        created_by=known_actor(actor),
     )
     now = timezone.now()
     if verdict := schedule.refusal(session, now=now):
@@ -179,7 +179,7 @@ def _edit(session: Session, asked: dict[str, Any], *, actor: User | None, transi
             changes = _judge_edit(current, asked)
             if changes:
                 Session.objects.filter(pk=current.pk).update(**changes)
-                history.write(history.edits(current, changes, actor=_actor(actor), now=timezone.now()))
+                history.write(history.edits(current, changes, actor=known_actor(actor), now=timezone.now()))
                 if "capacity" in changes or "status" in changes:
                     publish_slot(current.pk)
     except IntegrityError as exc:
@@ -285,21 +285,25 @@ def cancel_session(
         raise BookingNotAllowed("A session is cancelled by staff or by its tutor.")
     with transaction.atomic():
         _set_status(session, to=SessionStatus.CANCELLED)
-        # Read once with what each cancellation needs; the session's status is already cancelled,
-        # so no new booking can join this list while we work through it.
-        bookings = list(
-            Booking.objects.select_related("session__product", "session__tutor", "student")
-            .filter(session=session, status__in=SEAT_HOLDING)
-            .order_by("pk")
+        # The set-based cancellation (the state machine's move) over the session's bookings: one
+        # history row and one ``booking.cancelled`` event each, the seats released once. The
+        # session's status is already cancelled, so no new booking can join them meanwhile.
+        holding = Booking.objects.filter(session=session, status__in=SEAT_HOLDING)
+        moved = cancel_bookings(
+            holding.select_for_update().order_by("pk"),
+            reason=reason,
+            actor=actor,
+            now=timezone.now(),
+            announce={"reason": reason, "session_cancelled": True},
+            session_cancelled=True,
+            **extra,
         )
-        for booking in bookings:
-            _cancel(booking, reason=reason, actor=actor, session_cancelled=True, **extra)
-            publish_booking("booking.cancelled", booking, reason=reason, session_cancelled=True)
-        data = {"reason": reason, "bookings": len(bookings), **extra}
-        history.write([history.event(session, SessionAction.CANCELLED, actor=_actor(actor), data=data)])
-        publish_slot(session.pk)
+        data = {"reason": reason, "bookings": len(moved), **extra}
+        history.write([history.event(session, SessionAction.CANCELLED, actor=known_actor(actor), data=data)])
+        if not moved:  # a move announces the seats of the sessions it freed; else say it is cancelled
+            publish_slot(session.pk)
         session.seats_taken = 0
-    return len(bookings)
+    return len(moved)
 
 
 @dataclass(frozen=True)
@@ -358,7 +362,7 @@ def duplicate_session(session: Session, *, weeks: int, actor: User | None = None
                     skipped.append(SkippedStart(copy_.starts_at, verdict.rule.value))
             created = Session.objects.bulk_create(new)
             if created:
-                history.write(_duplication_history(session, created, skipped, actor=_actor(actor), now=now))
+                history.write(_duplication_history(session, created, skipped, actor=known_actor(actor), now=now))
             publish_many(
                 [
                     (
@@ -388,7 +392,7 @@ def _copy(session: Session, starts_at: datetime, ends_at: datetime, *, actor: Us
         capacity=session.capacity,
         status=SessionStatus.OPEN,
         source=SessionSource.MANUAL,
-        created_by=_actor(actor),
+        created_by=known_actor(actor),
     )
 
 

@@ -310,19 +310,3 @@ def copy_state(source: Booking, target: Booking) -> None:
         "updated_at",
     ):
         setattr(target, field, getattr(source, field))
-
-
-# --- Old private names, kept until their callers switch to the public ones above: ``_cancel``
-# (services/sessions.py), ``_finish`` and ``_copy_state`` (services/results.py).
-
-
-def _cancel(booking: Booking, *, reason: str, actor: User | None, **data: Any) -> None:
-    mark_cancelled([booking], reason=reason, actor=actor, publish=False, **data)
-
-
-def _finish(booking: Booking, *, to: str, actor: User | None, action: str, **data: Any) -> None:
-    transition = state_machine.COMPLETE if to == BookingStatus.COMPLETED else state_machine.NO_SHOW
-    mark_finished([booking], transition, actor=actor, **data)
-
-
-_copy_state = copy_state

@@ -10,7 +10,17 @@ import time_machine
 from django.utils import timezone
 
 from bookings import services
-from bookings.models import Booking, BookingEvent, BookingStatus, Reminder, ReminderStatus, Session, SessionStatus
+from bookings.models import (
+    Booking,
+    BookingEvent,
+    BookingStatus,
+    Reminder,
+    ReminderStatus,
+    Session,
+    SessionAction,
+    SessionEvent,
+    SessionStatus,
+)
 from realtime import events
 from realtime.models import Notification
 from tests.factories import LessonFactory, SessionFactory, StudentFactory, TutorFactory, booking_in, confirmed_booking
@@ -97,6 +107,10 @@ def test_at_the_end_confirmed_bookings_complete_like_complete_does_and_the_sessi
         "seats_text": "closed",
     }
     assert Notification.objects.filter(recipient=tutor.user, type="booking.completed").count() == 1
+    closed = SessionEvent.objects.get(session=session)
+    assert (closed.action, closed.actor) == (SessionAction.CLOSED, None)
+    assert closed.data == {"via": "system", "reason": "ended"}
+    assert (closed.created_at, closed.describe()) == (session.ends_at, "The session ended")
 
 
 def test_running_it_twice_changes_nothing_the_second_time(published):

@@ -191,3 +191,25 @@ def test_it_expires_any_number_of_bookings_in_the_same_number_of_queries(tutored
         return len(captured)
 
     assert sweep(1) == sweep(10)
+
+
+def test_a_batch_cancels_the_waiting_reminders_of_its_bookings_only(student):
+    """A batch's reminders are cancelled by a query of the bookings it moved, not a list of ids:
+    every waiting reminder of those bookings goes, a sent one stays, another booking's stays."""
+    session = SessionFactory(capacity=5)
+    due = book_many(session, 3)
+    later = services.book(session=SessionFactory(product=LessonFactory(payment_window_hours=72)), student=student)
+    now = timezone.now()
+    for booking in [*due, later]:
+        Reminder.objects.create(
+            booking=booking, recipient=booking.student, channel="sms", kind="payment", scheduled_at=now
+        )
+    Reminder.objects.create(
+        booking=due[0], recipient=due[0].student, channel="email", kind="payment", scheduled_at=now, status="sent"
+    )
+
+    assert services.expire_due(now=now + timedelta(hours=25)) == 3
+
+    statuses = dict(Reminder.objects.filter(channel="sms").values_list("booking_id", "status"))
+    assert statuses == {**{b.pk: ReminderStatus.CANCELLED for b in due}, later.pk: ReminderStatus.PENDING}
+    assert Reminder.objects.get(channel="email").status == ReminderStatus.SENT

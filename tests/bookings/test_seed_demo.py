@@ -24,6 +24,8 @@ from bookings.models import (
     FeedbackRequest,
     Product,
     Session,
+    SessionAction,
+    SessionEvent,
     SessionStatus,
     TestResult,
 )
@@ -202,3 +204,12 @@ def test_it_runs_on_a_debug_configuration_without_the_flag(seeded: str, settings
 
     assert "Demo centre already loaded" in seed(flag=False)
     assert login("james", "seatdesk-demo") is not None
+
+
+def test_every_demo_session_has_a_history_and_the_sick_leave_is_recorded(seeded: str) -> None:
+    """The demo's sessions begin their history as the services begin it; the session cancelled for
+    a tutor's sick leave went through cancel_session, so its history says so."""
+    assert not Session.objects.filter(events__isnull=True).exists()
+    cancelled = SessionEvent.objects.get(action=SessionAction.CANCELLED)
+    assert (cancelled.actor.username, cancelled.data["reason"]) == ("manager", "tutor")
+    assert cancelled.describe().endswith("by the tutor: Tutor on sick leave")

@@ -16,7 +16,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from bookings import services, tasks
-from bookings.models import Availability, CancelReason, Session, SessionAction, SessionEvent
+from bookings.models import Availability, BookingEvent, CancelReason, Session, SessionAction, SessionEvent
 from tests.bookings.imports.util import csv_bytes, future, local, run
 from tests.factories import LessonFactory, ManagerFactory, ProductFactory, SessionFactory, StudentFactory, TutorFactory
 
@@ -97,6 +97,11 @@ def test_close_reopen_and_cancel_are_recorded_with_the_bookings_cancelled():
     assert cancelled.actor is None and cancelled.actor_label == "system"
     assert cancelled.data == {"reason": "tutor", "bookings": 2, "note": "Examiner ill"}
     assert cancelled.describe() == "2 booking(s) cancelled with it, by the tutor: Examiner ill"
+    # Each booking is cancelled by the state machine's one move, with the session's words.
+    histories = BookingEvent.objects.filter(booking__session=session, action="booking.cancelled")
+    assert [event.data for event in histories] == [
+        {"reason": "tutor", "session_cancelled": True, "note": "Examiner ill"}
+    ] * 2
 
 
 def test_a_duplicate_is_recorded_on_the_source_and_on_each_copy():

@@ -64,12 +64,16 @@ from bookings.models import (
     PaymentStatus,
     Product,
     Session,
+    SessionAction,
     SessionSource,
     SessionStatus,
     TestResult,
     Tutor,
 )
-from bookings.services import seats
+from bookings.services import seats, session_history
+
+# How the history of a demo session begins, by where it came from.
+CREATED_AS = {SessionSource.AVAILABILITY: SessionAction.GENERATED, SessionSource.MANUAL: SessionAction.CREATED}
 
 
 def local(day: date, hour: int, minute: int = 0, *, tz: ZoneInfo) -> datetime:
@@ -148,6 +152,10 @@ class DemoCentre:
             if session.ends_at <= self.now and session.status == SessionStatus.OPEN:
                 session.status = SessionStatus.CLOSED  # what the hourly auto-completion does to ended sessions
         Session.objects.bulk_create(sessions)
+        # Each session's history starts as the session services start it: generated or created.
+        session_history.write(
+            session_history.creation(s, CREATED_AS[s.source], actor=None, now=self.now) for s in sessions
+        )
         self._write_history(history)
         # Only a session still running has bookings that hold a seat; the seats module counts them.
         seats.recount([session.pk for session in past])
@@ -494,7 +502,7 @@ class DemoCentre:
         )
         services.reschedule(moved, to_session=target, actor=self.operator)
         self._reserve(patient, target)
-        Session.objects.filter(pk=sick.pk).update(status=SessionStatus.CANCELLED)
+        services.cancel_session(sick, reason=CancelReason.TUTOR, actor=self.manager, note="Tutor on sick leave")
 
         # Speaking holds expire 3 hours after booking: these are the "expiring soon" rows on the dashboard.
         speaking = [s for s in lessons if s.product.code == "IELTS-SPEAKING" and self._bookable(s)]
