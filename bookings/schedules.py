@@ -36,9 +36,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 from django_q.models import Schedule
+
+from bookings.services import sql
 
 # The daily generation runs at this time on the centre's clock, when nobody is booking.
 DAILY_AT = time(3, 0)
@@ -143,6 +145,4 @@ def _first_run(spec: Spec, now: datetime, runs: dict[str, datetime]) -> datetime
 def _lock() -> None:
     """Two setups at once (two workers starting) must not both create a name. SQLite's IMMEDIATE
     transactions are serialised already; PostgreSQL needs a lock, and there is no row to lock yet."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(hashtext('seatdesk.setup_schedules'))")
+    sql.advisory_xact_lock("seatdesk.setup_schedules")

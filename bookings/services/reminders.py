@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
@@ -32,6 +32,7 @@ from bookings.conf import conf
 from bookings.models import Booking, BookingEvent, BookingStatus, Reminder, ReminderChannel, ReminderStatus
 from bookings.notify import channels, messages
 from bookings.notify.messages import PAYMENT_KIND
+from bookings.services import sql
 from realtime.events import Event, publish_many
 
 DEFAULT_OFFSETS = {
@@ -128,11 +129,9 @@ def schedule_payment_reminders(*, now: datetime | None = None, booking_ids: Sequ
     if lead <= timedelta(0):
         return 0
     with transaction.atomic():
-        if connection.vendor == "postgresql":
-            # Two workers at once would both see "no payment reminder yet" and both insert one:
-            # the second waits here, and its query then sees the first one's rows.
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_xact_lock(hashtext('seatdesk.payment_reminders'))")
+        # Two workers at once would both see "no payment reminder yet" and both insert one: the
+        # second waits here, and its query then sees the first one's rows.
+        sql.advisory_xact_lock("seatdesk.payment_reminders")
         due = Booking.objects.filter(
             status=BookingStatus.PENDING,
             expires_at__gt=now,
@@ -207,7 +206,7 @@ def send_due_reminders(*, now: datetime | None = None, limit: int | None = None)
     """Send every pending reminder whose time has come (at most ``limit``). Safe on two workers at once."""
     now = now or timezone.now()
     report = DispatchReport(reclaimed=_release_stale_claims(now), scheduled=schedule_payment_reminders(now=now))
-    _dispatch(lambda size: _claim(_due_sql(), now, size), now, limit, report)
+    _dispatch(lambda size: _claim_due(now, size), now, limit, report)
     return report
 
 
@@ -215,7 +214,7 @@ def retry_failed_reminders(*, now: datetime | None = None, limit: int | None = N
     """Send again the failed reminders whose backoff has elapsed and that have attempts left."""
     now = now or timezone.now()
     report = DispatchReport()
-    _dispatch(lambda size: _claim(_retry_sql(), now, size), now, limit, report)
+    _dispatch(lambda size: _claim_retries(now, size), now, limit, report)
     return report
 
 
@@ -261,7 +260,7 @@ def send_again(reminders: Iterable[Reminder], *, actor: Any = None, now: datetim
             for pk, booking_id, channel, kind in reset
         )
     ids = [row[0] for row in reset]
-    _dispatch(lambda size: _claim(_due_sql(only_ids=True), now, size, ids), now, None, report)
+    _dispatch(lambda size: _claim_due(now, size, ids), now, None, report)
     return report
 
 
@@ -290,50 +289,33 @@ def _release_stale_claims(now: datetime) -> int:
     )
 
 
-def _due_sql(*, only_ids: bool = False) -> str:
-    extra = " AND id = ANY(%(ids)s)" if only_ids and connection.vendor == "postgresql" else ""
-    if only_ids and not extra:
-        extra = " AND id IN (SELECT value FROM json_each(%(ids)s))"
-    return f"status = %(pending)s AND scheduled_at <= %(now)s{extra} ORDER BY scheduled_at, id"
-
-
-def _retry_sql() -> str:
-    return (
-        "status = %(failed)s AND next_attempt_at <= %(now)s AND attempts < %(max_attempts)s "
-        "ORDER BY next_attempt_at, id"
-    )
-
-
-def _claim(where: str, now: datetime, size: int, ids: Sequence[int] | None = None) -> list[int]:
-    """Move up to ``size`` rows matching ``where`` to sending, in one statement; returns their ids.
-
-    The outer ``status <> 'sending'`` re-check makes it a compare-and-set: on PostgreSQL a row
-    another worker claimed between our snapshot and our lock is skipped, never claimed twice.
-    """
-    table = connection.ops.quote_name(Reminder._meta.db_table)
-    lock = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
-    sql = (
-        f"UPDATE {table} SET status = %(sending)s, claimed_at = %(now)s "
-        f"WHERE status <> %(sending)s AND id IN (SELECT id FROM {table} WHERE {where} LIMIT %(size)s{lock}) "
-        "RETURNING id"
-    )
-    params: dict[str, Any] = {
-        "sending": ReminderStatus.SENDING,
-        "pending": ReminderStatus.PENDING,
-        "failed": ReminderStatus.FAILED,
-        "now": now,
-        "size": size,
-        "max_attempts": max_attempts(),
-    }
+def _claim_due(now: datetime, size: int, ids: Sequence[int] | None = None) -> list[int]:
+    due = Reminder.objects.filter(status=ReminderStatus.PENDING, scheduled_at__lte=now)
     if ids is not None:
-        params["ids"] = list(ids) if connection.vendor == "postgresql" else _json(ids)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return [row[0] for row in cursor.fetchall()]
+        due = due.filter(pk__in=list(ids))
+    return _claim(due.order_by("scheduled_at", "pk"), now, size)
 
 
-def _json(ids: Sequence[int]) -> str:
-    return "[" + ",".join(str(int(pk)) for pk in ids) + "]"
+def _claim_retries(now: datetime, size: int) -> list[int]:
+    retries = Reminder.objects.filter(
+        status=ReminderStatus.FAILED, next_attempt_at__lte=now, attempts__lt=max_attempts()
+    ).order_by("next_attempt_at", "pk")
+    return _claim(retries, now, size)
+
+
+def _claim(candidates: QuerySet[Reminder], now: datetime, size: int) -> list[int]:
+    """Move up to ``size`` of ``candidates`` to sending; returns their ids. Called in a transaction.
+
+    The rows are locked as they are read, skipping those another worker holds (``SKIP LOCKED`` on
+    PostgreSQL; SQLite's IMMEDIATE transactions serialise the workers), and the UPDATE re-checks
+    ``status <> 'sending'``: a compare-and-set, so no reminder is claimed twice.
+    """
+    ids = list(candidates.select_for_update(skip_locked=True).values_list("pk", flat=True)[:size])
+    if not ids:
+        return []
+    claimed = Reminder.objects.filter(pk__in=ids).exclude(status=ReminderStatus.SENDING)
+    claimed.update(status=ReminderStatus.SENDING, claimed_at=now)
+    return ids
 
 
 RELATED = ("booking__session__product", "booking__session__tutor__user", "recipient")

@@ -1,6 +1,9 @@
 """The project's raw SQL: only what the ORM could not do fast enough, each with the benchmark figure
 that put it here and a test that it gives the ORM's result (tests/bookings/test_sql.py).
 
+Besides those, the one statement the ORM has no word for: a transaction-scoped advisory lock
+(``advisory_xact_lock``), for work that must run one at a time when there is no row to lock yet.
+
 Everything else is plain ORM: ``select_for_update(skip_locked=True)``, conditional ``update()``
 with ``F()``, ``bulk_create``. Tables and columns are named through the models' ``_meta`` API and
 rows become instances through ``Model.from_db``; nothing here touches Django's private attributes.
@@ -153,3 +156,16 @@ def flip_and_record(
     with connection.cursor() as cursor:
         cursor.execute(statement, [*set_params, *subquery_params, list(allowed), *history_params])
         return cursor.fetchall()
+
+
+def advisory_xact_lock(name: str) -> None:
+    """Wait for, then hold until the transaction ends, the lock called ``name``: the second of two
+    workers doing the same insert-if-missing waits here, then sees the first one's rows.
+
+    PostgreSQL only (``pg_advisory_xact_lock``); SQLite's IMMEDIATE transactions are serialised
+    already, so elsewhere this does nothing. Call it inside ``transaction.atomic()``.
+    """
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [name])
