@@ -31,11 +31,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from backoffice.models import User
+from bookings.conf import conf
 from bookings.models import Availability, DateException, Session, SessionAction, SessionSource, SessionStatus, Tutor
 from bookings.services import schedule
 from bookings.services import session_history as history
@@ -43,7 +43,6 @@ from bookings.services._common import known_actor, slot_data
 from bookings.services.schedule import Rule
 from realtime.events import publish_many, staff_group, tutor_group
 
-DEFAULT_DAYS = 14
 # A concurrent insert at one of our starts (staff adding that session by hand) fails the batch on
 # the unique constraint; the retry re-reads the tutor's sessions and so leaves that slot out.
 ATTEMPTS = 2
@@ -120,7 +119,7 @@ def generate_sessions(
     ``settings.SEATDESK_GENERATE_DAYS`` and is capped at each tutor's ``max_advance_days``. Each
     tutor is one transaction of a few queries, whatever the number of slots.
     """
-    days = getattr(settings, "SEATDESK_GENERATE_DAYS", DEFAULT_DAYS) if days is None else days
+    days = conf().generate_days if days is None else days
     if days < 1:
         raise ValueError("Generate at least one day of sessions.")
     now = now or timezone.now()

@@ -31,7 +31,7 @@ SETTINGS_FIELDS = (
 )
 
 
-def regenerate_calendar_token(tutor: Tutor, *, actor: Any = None) -> Tutor:
+def regenerate_calendar_token(tutor: Tutor, *, actor: User | None = None) -> Tutor:
     """Issue a new secret calendar link; the old one stops working at once."""
     tutor.calendar_token = new_calendar_token()
     tutor.save(update_fields=["calendar_token"])

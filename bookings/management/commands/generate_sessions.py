@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from bookings import services
+from bookings.conf import conf
 from bookings.models import Tutor
 
 
@@ -33,7 +33,7 @@ class Command(BaseCommand):
             "--days",
             type=positive_days,
             default=None,
-            help=f"How many days ahead, from today (default: {settings.SEATDESK_GENERATE_DAYS}, the setting).",
+            help=f"How many days ahead, from today (default: {conf().generate_days}, SEATDESK_GENERATE_DAYS).",
         )
         parser.add_argument("--tutor", help="Only this tutor: their e-mail or their tutor id.")
 
