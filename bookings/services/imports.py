@@ -32,6 +32,7 @@ from backoffice.models import Role, User
 from bookings.errors import AlreadyBooked, BookingNotAllowed
 from bookings.models import (
     Booking,
+    BookingAction,
     BookingEvent,
     BookingSource,
     BookingStatus,
@@ -392,7 +393,7 @@ def record_results(items: Sequence[ResultScores], *, actor: Any = None, now: dat
         events = [
             BookingEvent(
                 booking=result.booking,
-                action="result.recorded",
+                action=BookingAction.RESULT_RECORDED,
                 actor=who,
                 created_at=now,
                 data={"result": result.pk, "overall": str(result.overall), "source": "import"},
@@ -417,7 +418,7 @@ def record_results(items: Sequence[ResultScores], *, actor: Any = None, now: dat
             events.append(
                 BookingEvent(
                     booking=result.booking,
-                    action="result.corrected",
+                    action=BookingAction.RESULT_CORRECTED,
                     actor=who,
                     created_at=now,
                     data={"result": result.pk, "old": old, "new": _values(result), "source": "import"},

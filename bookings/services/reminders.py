@@ -29,7 +29,15 @@ from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from bookings.conf import conf
-from bookings.models import Booking, BookingEvent, BookingStatus, Reminder, ReminderChannel, ReminderStatus
+from bookings.models import (
+    Booking,
+    BookingAction,
+    BookingEvent,
+    BookingStatus,
+    Reminder,
+    ReminderChannel,
+    ReminderStatus,
+)
 from bookings.notify import channels, messages
 from bookings.notify.messages import PAYMENT_KIND
 from bookings.services import sql
@@ -252,7 +260,7 @@ def send_again(reminders: Iterable[Reminder], *, actor: Any = None, now: datetim
         BookingEvent.objects.bulk_create(
             BookingEvent(
                 booking_id=booking_id,
-                action="reminder.resent",
+                action=BookingAction.REMINDER_RESENT,
                 actor=actor if getattr(actor, "pk", None) else None,
                 data={"reminder": pk, "channel": channel, "kind": kind},
                 created_at=now,
@@ -397,9 +405,10 @@ def _record(
         for reason, pks in skipped.items():
             claimed.filter(pk__in=pks).update(status=ReminderStatus.CANCELLED, last_error=reason, claimed_at=None)
         publish_many([event for _, event in pushes])
-        events = [_event(by_id[pk], "reminder.sent", now) for pk in sent]
+        events = [_event(by_id[pk], BookingAction.REMINDER_SENT, now) for pk in sent]
         events += [
-            _event(r, "reminder.failed", now, error=r.last_error, final=r.next_attempt_at is None) for r in failed
+            _event(r, BookingAction.REMINDER_FAILED, now, error=r.last_error, final=r.next_attempt_at is None)
+            for r in failed
         ]
         BookingEvent.objects.bulk_create(events, batch_size=BATCH_SIZE)
     report.sent += len(sent)
@@ -408,7 +417,7 @@ def _record(
     report.skipped += sum(len(pks) for pks in skipped.values())
 
 
-def _event(reminder: Reminder, action: str, now: datetime, **data: Any) -> BookingEvent:
+def _event(reminder: Reminder, action: BookingAction, now: datetime, **data: Any) -> BookingEvent:
     return BookingEvent(
         booking_id=reminder.booking_id,
         action=action,

@@ -10,9 +10,9 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from backoffice.models import Role
+from backoffice.models import Role, User
 from bookings.errors import BookingNotAllowed
-from bookings.models import Booking, BookingStatus, TestResult
+from bookings.models import Booking, BookingAction, BookingStatus, TestResult
 from bookings.models.results import SUB_SCORES
 from bookings.services import state_machine
 from bookings.services._common import fresh, log_event
@@ -24,11 +24,11 @@ TENTH = Decimal("0.1")
 
 
 def record_result(
-    booking: Any,
+    booking: Booking,
     *,
     scores: dict[str, Score],
     test_date: date | None = None,
-    actor: Any = None,
+    actor: User | None = None,
 ) -> TestResult:
     """Record a result; a confirmed booking with a result is completed (its seat count freed)."""
     unknown = set(scores) - set(SUB_SCORES)
@@ -58,7 +58,7 @@ def record_result(
         current.has_result = True
         log_event(
             current,
-            "result.recorded",
+            BookingAction.RESULT_RECORDED,
             actor=actor,
             result=result.pk,
             overall=str(result.overall),
@@ -79,7 +79,7 @@ def correct_result(
     writing: Score,
     speaking: Score,
     test_date: date | None = None,
-    actor: Any = None,
+    actor: User | None = None,
 ) -> TestResult:
     """Correct a recorded result's scores (and test date): the overall is recomputed, the booking's
     history keeps the old and new values, and the result is published again.
@@ -105,16 +105,16 @@ def correct_result(
         new = _values(current)
         if new != old:
             current.save(update_fields=[*SUB_SCORES, "test_date"])  # save() adds the recomputed overall
-            log_event(current.booking, "result.corrected", actor=actor, result=current.pk, old=old, new=new)
+            log_event(current.booking, BookingAction.RESULT_CORRECTED, actor=actor, result=current.pk, old=old, new=new)
             _publish(current, current.booking, corrected=True)
     for name in (*SUB_SCORES, "overall", "test_date"):
         setattr(result, name, getattr(current, name))
     return result
 
 
-def _check_tutor(actor: Any, booking: Booking) -> None:
+def _check_tutor(actor: User | None, booking: Booking) -> None:
     """Tutors score their own sessions' bookings only; staff score any."""
-    if getattr(actor, "role", None) != Role.TUTOR or actor.is_superuser:
+    if actor is None or actor.role != Role.TUTOR or actor.is_superuser:
         return
     tutor = booking.session.tutor
     if tutor is None or tutor.user_id != actor.pk:
