@@ -163,9 +163,8 @@ def move(
     data = dict(data or {})
     # A savepoint when several must move: all of them or none. (One that cannot move writes nothing.)
     with transaction.atomic() if expect is not None and expect > 1 else nullcontext():
-        moved = flip_and_record(
-            transition, targets, limit=limit, changes=changes, actor=known_actor(actor), data=data, now=now
-        )
+        flip = Flip(transition, limit=limit, changes=changes, actor=known_actor(actor), data=data, now=now)
+        moved = flip_and_record(flip, targets)
         if expect is not None and len(moved) != expect:
             raise _refusal(transition, targets, expect=expect, moved=len(moved))
     if not moved:
@@ -196,50 +195,49 @@ def _refusal(transition: Transition, targets: QuerySet[Booking], *, expect: int,
     return InvalidTransition(f"{expect - moved} of {expect} bookings changed status meanwhile.")
 
 
-def flip_and_record(
-    transition: Transition,
-    targets: QuerySet[Booking],
-    *,
-    limit: int | None,
-    changes: Mapping[str, Any],
-    actor: User | None,
-    data: Mapping[str, Any],
-    now: datetime,
-) -> list[Moved]:
+@dataclass(frozen=True)
+class Flip:
+    """Step 1 of a move, as ``flip_and_record`` takes it: which arrow, how many rows at most, the
+    columns to write, and the history row's actor, data and time."""
+
+    transition: Transition
+    limit: int | None
+    changes: Mapping[str, Any]
+    actor: User | None
+    data: Mapping[str, Any]
+    now: datetime
+
+
+def flip_and_record(flip: Flip, targets: QuerySet[Booking]) -> list[Moved]:
     """Step 1 of a move: the compare-and-set and the history rows, for the targets still allowed.
     One statement on PostgreSQL (``sql.flip_and_record``), the ORM's three elsewhere."""
     if connection.vendor != "postgresql":
-        return orm_flip_and_record(transition, targets, limit=limit, changes=changes, actor=actor, data=data, now=now)
+        return orm_flip_and_record(flip, targets)
     rows = sql.flip_and_record(
-        targets.values("pk")[:limit] if limit is not None else targets.values("pk"),
-        allowed=transition.allowed,
-        changes=changes,
-        history=(str(transition.action), actor.pk if actor is not None else None, data, now),
+        targets.values("pk")[: flip.limit] if flip.limit is not None else targets.values("pk"),
+        allowed=flip.transition.allowed,
+        changes=flip.changes,
+        history=(str(flip.transition.action), flip.actor.pk if flip.actor is not None else None, flip.data, flip.now),
     )
     return [Moved(*row) for row in rows]
 
 
-def orm_flip_and_record(
-    transition: Transition,
-    targets: QuerySet[Booking],
-    *,
-    limit: int | None,
-    changes: Mapping[str, Any],
-    actor: User | None,
-    data: Mapping[str, Any],
-    now: datetime,
-) -> list[Moved]:
+def orm_flip_and_record(flip: Flip, targets: QuerySet[Booking]) -> list[Moved]:
     """``flip_and_record`` in plain ORM: read (and lock, if ``targets`` does) the rows, UPDATE them by
     id with the compare-and-set, ``bulk_create`` their history."""
-    query = targets.filter(status__in=transition.allowed).values_list(*ROW_FIELDS)
-    rows = list(query[:limit] if limit is not None else query)
+    query = targets.filter(status__in=flip.transition.allowed).values_list(*ROW_FIELDS)
+    rows = list(query[: flip.limit] if flip.limit is not None else query)
     ids = [row[0] for row in rows]
     if ids:
         # Read under the rows' locks (PostgreSQL) or in an IMMEDIATE transaction (SQLite), so all move.
-        if Booking.objects.filter(pk__in=ids, status__in=transition.allowed).update(**changes) != len(ids):
+        flipped = Booking.objects.filter(pk__in=ids, status__in=flip.transition.allowed).update(**flip.changes)
+        if flipped != len(ids):
             raise InvalidTransition("A booking changed status while it was being moved.")
         BookingEvent.objects.bulk_create(
-            BookingEvent(booking_id=pk, action=transition.action, actor=actor, data=data, created_at=now) for pk in ids
+            BookingEvent(
+                booking_id=pk, action=flip.transition.action, actor=flip.actor, data=flip.data, created_at=flip.now
+            )
+            for pk in ids
         )
     return [Moved(*row) for row in rows]
 

@@ -89,10 +89,12 @@ def test_flip_and_record_writes_what_the_orms_three_statements_write(transition)
             services.cancel(services.book(session=sessions[0], student=StudentFactory()), reason=CancelReason.STAFF)
         twins.append(Booking.objects.filter(session__in=sessions).order_by("pk"))
     fields = {"cancel_reason": "staff", "cancelled_at": now} if transition != "CONFIRM" else {}
-    common = {"changes": move.changes(now, fields), "actor": operator, "data": {"reason": "staff"}, "now": now}
+    flip = state_machine.Flip(
+        move, limit=None, changes=move.changes(now, fields), actor=operator, data={"reason": "staff"}, now=now
+    )
 
-    ours = state_machine.flip_and_record(move, twins[0], limit=None, **common)
-    theirs = state_machine.orm_flip_and_record(move, twins[1], limit=None, **common)
+    ours = state_machine.flip_and_record(flip, twins[0])
+    theirs = state_machine.orm_flip_and_record(flip, twins[1])
 
     def shape(moved, bookings):
         """Which of the twins moved, and that each row says what the loaded booking says."""
