@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from bookings.models.history import HistoryEvent
 from bookings.models.sessions import Session
 
 # No 0/O, 1/I/L: a reference is read out over the phone.
@@ -269,35 +270,15 @@ class Booking(models.Model):
         return f"{hours} h {minutes} min" if hours else f"{minutes} min"
 
 
-class BookingEvent(models.Model):
+class BookingEvent(HistoryEvent):
     """Append-only history of a booking: who did what, when."""
+
+    noun = "Booking history"
 
     # Indexed once, by (booking, created_at) below: history is read per booking, and every extra
     # index is paid on each of the many rows an expiry sweep or an import writes.
     booking = models.ForeignKey(Booking, on_delete=models.CASCADE, related_name="events", db_index=False)
     action = models.CharField(max_length=40)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-    )
-    data = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
 
-    class Meta:
-        ordering = ["created_at", "id"]
+    class Meta(HistoryEvent.Meta):
         indexes = [models.Index(fields=["booking", "created_at"])]
-
-    def __str__(self) -> str:
-        return f"{self.action} @ {self.created_at:%Y-%m-%d %H:%M}"
-
-    def save(self, *args, **kwargs) -> None:
-        if self.pk is not None:  # written once, by an INSERT that sets the id
-            raise ValueError("Booking history is append-only.")
-        super().save(*args, **kwargs)
-
-    @property
-    def actor_label(self) -> str:
-        return str(self.actor) if self.actor_id else "system"

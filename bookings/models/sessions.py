@@ -8,6 +8,7 @@ from django.db import models
 from django.utils import timezone
 
 from bookings.models.catalog import Product
+from bookings.models.history import HistoryEvent
 from bookings.models.tutors import Tutor
 
 
@@ -116,38 +117,18 @@ class SessionAction(models.TextChoices):
     CANCELLED = "session.cancelled", "Cancelled"
 
 
-class SessionEvent(models.Model):
+class SessionEvent(HistoryEvent):
     """Append-only history of a session, written by the session services whoever calls them."""
+
+    noun = "Session history"
 
     # Indexed once, by (session, created_at): history is read per session, and generation and
     # imports write one row per session they make.
     session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="events", db_index=False)
     action = models.CharField(max_length=40, choices=SessionAction.choices)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-    )
-    data = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
 
-    class Meta:
-        ordering = ["created_at", "id"]
+    class Meta(HistoryEvent.Meta):
         indexes = [models.Index(fields=["session", "created_at"], name="session_event_history")]
-
-    def __str__(self) -> str:
-        return f"{self.action} @ {self.created_at:%Y-%m-%d %H:%M}"
-
-    def save(self, *args, **kwargs) -> None:
-        if self.pk is not None:  # written once, by an INSERT that sets the id
-            raise ValueError("Session history is append-only.")
-        super().save(*args, **kwargs)
-
-    @property
-    def actor_label(self) -> str:
-        return str(self.actor) if self.actor_id else "system"
 
     def describe(self) -> str:
         """The event's data in words and local times, for people (not its JSON)."""
