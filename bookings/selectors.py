@@ -35,7 +35,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, Round
 from django.utils import timezone
 
-from backoffice.models import User
+from backoffice.models import Role, User
 from bookings.models import (
     SEAT_HOLDING,
     Booking,
@@ -479,3 +479,18 @@ def tutor_stats(tutor: Tutor, *, first: datetime, end: datetime) -> TutorStats:
         no_shows=counts["no_shows"],
         average_feedback=one_decimal(feedback["average"]),
     )
+
+
+# --- What a person may see ----------------------------------------------------------------------
+
+
+def sees_own_only(user: User | Any) -> bool:
+    """Tutors see their own sessions, bookings and results; the people who run the centre see all.
+    The back office's lists (``TutorScopedMixin``) and the live socket's ``watch`` both ask this."""
+    return getattr(user, "role", None) == Role.TUTOR and not user.is_superuser
+
+
+def sessions_visible_to(user: User) -> QuerySet[Session]:
+    """The sessions ``user`` may look at in the back office or watch live."""
+    sessions = Session.objects.all()
+    return sessions.filter(tutor__user=user) if sees_own_only(user) else sessions

@@ -86,7 +86,9 @@ SLOT_UPDATED = "slot.updated"
 
 
 def is_tutor(user: Any) -> bool:
-    return getattr(user, "role", "") == "tutor" and not user.is_superuser
+    from bookings.selectors import sees_own_only
+
+    return sees_own_only(user)
 
 
 def is_student(user: Any) -> bool:
@@ -411,16 +413,13 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
 
     @database_sync_to_async
     def may_watch(self, session_id: int) -> bool:
-        from bookings.models import Booking, Session
-        from bookings.selectors import bookable_sessions
+        from bookings.models import Booking
+        from bookings.selectors import bookable_sessions, sessions_visible_to
 
-        sessions = Session.objects.filter(pk=session_id)
         if is_student(self.user):  # a session they could book now, or one they have booked
             booked = Booking.objects.filter(session_id=session_id, student=self.user).exists()
             return booked or bookable_sessions(self.user).filter(pk=session_id).exists()
-        if is_tutor(self.user):
-            sessions = sessions.filter(tutor__user=self.user)  # operators and managers see every session
-        return sessions.exists()
+        return sessions_visible_to(self.user).filter(pk=session_id).exists()  # a tutor: their own
 
     @database_sync_to_async
     def read(self, notification_id: int | None) -> tuple[bool, int]:
