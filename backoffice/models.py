@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Lower
 
-from backoffice.phones import normalize_phone, validate_e164
+from backoffice.phones import display_phone, normalize_phone, validate_e164
 
 
 class Role(models.TextChoices):
@@ -70,6 +70,11 @@ class User(AbstractUser):
     def __str__(self) -> str:
         name = self.get_full_name()
         return name or self.phone or self.email or self.username
+
+    @property
+    def phone_display(self) -> str:
+        """The phone as people read it: ``+998 90 123 45 67``."""
+        return display_phone(self.phone)
 
     def clean_fields(self, exclude=None) -> None:
         # Normalise before the field validators run, so "90 123 45 67" is accepted as +998901234567.

@@ -33,3 +33,15 @@ def normalize_phone(value: str, region: str | None = None) -> str:
 def validate_e164(value: str) -> None:
     if value and normalize_phone(value) != value:
         raise ValidationError(f"“{value}” is not in E.164 form, e.g. +998901234567.", code="invalid_phone")
+
+
+def display_phone(value: str | None) -> str:
+    """How people read a stored number: ``+998 90 123 45 67`` (the international format of its
+    country, grouped as people write it). Anything that does not parse is shown as stored."""
+    if not value:
+        return ""
+    try:
+        number = phonenumbers.parse(value, None)
+    except phonenumbers.NumberParseException:
+        return value
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
