@@ -1,9 +1,9 @@
-"""What every Seatdesk admin shares: service-backed add forms, tutor scoping, status colours.
+"""What every Seatdesk admin shares: service-backed forms, tutor scoping, status colours.
 
-The rule these pieces enforce: business fields are written by ``bookings.services`` only. An add
-form that creates a booking, a payment or a result validates its input, then calls the service as
-the last step of validation; a domain error becomes a form error, and the admin is handed the
-object the service wrote instead of saving one itself.
+The rule these pieces enforce: business fields are written by ``bookings.services`` only. A
+``ServiceForm`` (adding a booking, a payment, a result, a session ...) validates its input without
+writing anything; when the admin saves it, its one service call writes, and a domain error from
+that call is shown as the form's error with nothing written.
 """
 
 from __future__ import annotations
@@ -13,13 +13,14 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.core.paginator import Paginator
-from django.db import connections
+from django.db import connections, router, transaction
 from django.db.models import Model, QuerySet
-from django.http import Http404, HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 
-from backoffice.models import Role
+from backoffice.models import Role, User
 from bookings.errors import BookingError
 from bookings.models import (
     Booking,
@@ -64,7 +65,7 @@ def student_search_fields(prefix: str) -> tuple[str, ...]:
     return tuple(f"{prefix}__{name}" for name in STUDENT_SEARCH)
 
 
-def sees_own_only(user: Any) -> bool:
+def sees_own_only(user: User | AnonymousUser) -> bool:
     """Tutors see their own sessions, bookings and results; the people who run the centre see all."""
     return getattr(user, "role", None) == Role.TUTOR and not user.is_superuser
 
@@ -73,17 +74,24 @@ def money(amount: Any, currency: str) -> str:
     return f"{amount:,.0f} {currency}"
 
 
-class ServiceForm(forms.ModelForm):
-    """An add or change form whose write is one service call, made as the very last step of validation.
+def student_header(student: User) -> list[str]:
+    """Name over phone (or e-mail): what staff read out when a student calls."""
+    return [str(student), student.phone or student.email]
 
-    Calling the service from ``full_clean`` (after every field check passed) rather than from
-    ``ModelAdmin.save_model`` is what lets a domain error (session full, already booked ...) reach
-    the form as an error message: an exception in ``save_model`` would be a server error. When
-    the service refuses, its own transaction has rolled back, so nothing is written.
+
+class ServiceForm(forms.ModelForm):
+    """An add or change form whose write is one service call (``perform``), made when the admin saves.
+
+    ``is_valid()`` checks the input and writes nothing. ``ServiceFormMixin`` saves the form once it
+    and the page's inlines are valid: ``save()`` calls the service and hands the admin the object
+    the service wrote. A refusal (session full, already booked ...) rolls the admin's transaction
+    back, and the page is drawn again with the refusal as the form's error.
     """
 
-    # The user making the request, recorded as the actor; set per request by ServiceAddMixin.
-    actor: Any = None
+    # The user making the request, recorded as the actor, and the service's refusal when the page
+    # is drawn again after one; both set per request by ServiceFormMixin.get_form.
+    actor: User | None = None
+    refusal: BookingError | None = None
 
     def perform(self) -> Model:
         """Call the service with ``self.cleaned_data`` and return what it wrote."""
@@ -91,14 +99,10 @@ class ServiceForm(forms.ModelForm):
 
     def full_clean(self) -> None:
         super().full_clean()
-        if not self.is_bound or self.errors:
-            return
-        try:
-            self.result = self.perform()
-        except BookingError as exc:
+        if self.is_bound and self.refusal is not None and not self.errors:
             # Shown on the field the refusal names (SessionChangeRefused.field), when the form has it.
-            field = getattr(exc, "field", None)
-            self.add_error(field if field in self.fields else None, exc.message)
+            field = getattr(self.refusal, "field", None)
+            self.add_error(field if field in self.fields else None, self.refusal.message)
 
     def _post_clean(self) -> None:
         # The service checks and builds the object itself; validating the half-built instance
@@ -107,22 +111,29 @@ class ServiceForm(forms.ModelForm):
         pass
 
     def save(self, commit: bool = True) -> Model:
+        """Make the service call: its write is the save, whatever ``commit`` says (the admin passes False)."""
+        result = self.perform()
         self.save_m2m = lambda: None  # the service wrote everything there is
-        return self.result
+        return result
 
 
-class ServiceAddMixin:
-    """For admins whose add form is a ServiceForm (``add_form``)."""
+class ServiceFormMixin:
+    """For admins whose forms are ServiceForms: ``add_form`` for the add page, ``form`` for both.
 
-    add_form: type[ServiceForm]
+    A POST that ends on the form again (an error in the form or an inline, or the service's
+    refusal) writes nothing: its transaction is rolled back.
+    """
+
+    add_form: type[ServiceForm] | None = None
 
     def get_form(self, request: HttpRequest, obj: Model | None = None, change: bool = False, **kwargs: Any):
-        if obj is None:
+        if obj is None and self.add_form is not None:
             kwargs["form"] = self.add_form
         form = super().get_form(request, obj, change=change, **kwargs)
-        if obj is None:
-            # modelform_factory made a new class for this request, so this stays per request.
+        if issubclass(form, ServiceForm):
+            # modelform_factory made a new class for this request, so these stay per request.
             form.actor = request.user
+            form.refusal = getattr(request, "service_refusal", None)
         return form
 
     def get_inlines(self, request: HttpRequest, obj: Model | None) -> list:
@@ -130,9 +141,32 @@ class ServiceAddMixin:
         return super().get_inlines(request, obj) if obj is not None else []
 
     def save_model(self, request: HttpRequest, obj: Model, form: forms.ModelForm, change: bool) -> None:
-        if not change:
-            return  # the service called by the add form has saved it
+        if isinstance(form, ServiceForm):
+            return  # its save() was the service call, which has saved the object
         super().save_model(request, obj, form, change)
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        if request.method != "POST":
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        try:
+            with transaction.atomic(using=router.db_for_write(self.model)):
+                response = super().changeform_view(request, object_id, form_url, extra_context)
+                if not isinstance(response, HttpResponseRedirect):
+                    # Drawn again: the form or an inline had an error. The form's service call
+                    # may have succeeded before an inline failed; undo it, so a save is whole.
+                    transaction.set_rollback(True)
+            return response
+        except BookingError as refusal:
+            # The service refused and its write was rolled back. Draw the same form again with
+            # the refusal as its error (ServiceForm.full_clean); nothing is performed this time.
+            request.service_refusal = refusal
+            return super().changeform_view(request, object_id, form_url, extra_context)
 
 
 class ReadOnlyChangeMixin:

@@ -1,18 +1,19 @@
-"""The forms behind the booking page's actions: each asks for what its service needs, then calls it.
+"""The booking actions: each form asks for what its service needs, then calls it (bookings.admin.actions).
 
-The admin shows a form on GET and runs ``perform`` on a valid POST; a ``BookingError`` from the
-service becomes the form's error, and the service's own transaction has written nothing.
+Which actions a booking's page and row offer comes from the model's predicates
+(``Booking.can_confirm`` ...), the same ones the services check before they write.
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.db.models import F
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from unfold.widgets import (
@@ -23,9 +24,14 @@ from unfold.widgets import (
 )
 
 from bookings import services
-from bookings.admin.base import money
-from bookings.models import Booking, BookingStatus, CancelReason, PaymentProvider, Session, SessionStatus
-from bookings.selectors import seats_text
+from bookings.admin.actions import ActionForm, Report
+from bookings.admin.base import BOOKING_STATUS_COLOURS, money, student_header
+from bookings.errors import BookingNotAllowed
+from bookings.models import Booking, BookingStatus, CancelReason, Payment, PaymentProvider, Session, SessionStatus
+from bookings.selectors import amount_owed, seats_text
+
+if TYPE_CHECKING:
+    from backoffice.models import User
 
 # The reasons a person picks. Expired, rescheduled and payment failed are the system's verdicts.
 STAFF_CANCEL_REASONS = (CancelReason.STAFF, CancelReason.STUDENT, CancelReason.TUTOR)
@@ -37,8 +43,9 @@ def payable(booking: Booking) -> bool:
 
 
 def outstanding(booking: Booking) -> Decimal:
-    """What is left to pay, counting what was paid before the booking was rescheduled."""
-    return services.amount_owed(booking)  # the rule record_payment refuses overpayment by
+    """What is left to pay: the rule record_payment refuses overpayment by. A booking read through
+    the admin's queryset carries its paid sum (``with_paid_amount``), so a list asks no query per row."""
+    return amount_owed(booking, paid=getattr(booking, "paid_amount", None))
 
 
 def whole(amount: Decimal) -> Decimal:
@@ -46,42 +53,56 @@ def whole(amount: Decimal) -> Decimal:
     return amount.quantize(Decimal(1)) if amount == amount.to_integral_value() else amount
 
 
-class BookingActionForm(forms.Form):
-    """One action on one booking: the input it needs and the service call it makes."""
+class BookingActionForm(ActionForm):
+    """An action on one booking (its page, a row link) or on the bookings picked in the list."""
 
-    title = ""
-    description = ""
-    submit_label = ""
-    submit_variant = "primary"  # unfold's button colour; "danger" for what cannot be undone
+    noun = "booking"
 
-    def __init__(self, *args: Any, booking: Booking, **kwargs: Any) -> None:
-        self.booking = booking
-        super().__init__(*args, **kwargs)
+    @property
+    def booking(self) -> Booking:
+        return self.target
 
     @classmethod
-    def offered_for(cls, booking: Booking) -> bool:
-        """Whether the booking page shows this action. The service still has the last word."""
-        return booking.holds_seat
+    def offered_for(cls, obj: Booking) -> bool:
+        return obj.holds_seat
 
-    def perform(self, actor: Any) -> Booking:
-        """Call the service; return the booking to show next."""
-        raise NotImplementedError
+    def label(self, obj: Booking) -> str:
+        return obj.reference
 
-    def success_message(self, result: Booking) -> str:
-        raise NotImplementedError
+    def row_note(self, booking: Booking) -> str | None:
+        """The page's "Amount" column for this booking; None: the page has no such column."""
+        return None
+
+    def page_context(self) -> dict[str, Any]:
+        notes = [self.row_note(booking) for booking in self.objects]
+        rows = [booking_row(booking, note or "") for booking, note in zip(self.objects, notes, strict=True)]
+        return {"rows": rows, "show_notes": any(note is not None for note in notes)}
+
+
+def booking_row(booking: Booking, note: str = "") -> dict[str, Any]:
+    """A booking as an action page lists it (templates/admin/bookings/booking/action.html)."""
+    return {
+        "booking": booking,
+        "url": reverse("admin:bookings_booking_change", args=[booking.pk]),
+        "student": student_header(booking.student),
+        "status_colour": BOOKING_STATUS_COLOURS.get(booking.status, ""),
+        "note": note,
+    }
 
 
 class ConfirmForm(BookingActionForm):
     title = "Confirm booking"
     description = "The seat is kept without waiting for the payment, and the payment deadline no longer applies."
     submit_label = "Confirm"
+    ask_first = False  # from the list: nothing to ask, each booking is confirmed or its refusal shown
+    done = "confirmed"
 
     @classmethod
-    def offered_for(cls, booking: Booking) -> bool:
-        return booking.can_confirm(timezone.now())
+    def offered_for(cls, obj: Booking) -> bool:
+        return obj.can_confirm(timezone.now())
 
-    def perform(self, actor: Any) -> Booking:
-        return services.confirm(self.booking, actor=actor)
+    def perform_on(self, obj: Booking, actor: User | None) -> Booking:
+        return services.confirm(obj, actor=actor)
 
     def success_message(self, result: Booking) -> str:
         return f"Booking {result.reference} confirmed."
@@ -110,14 +131,12 @@ class MarkPaidForm(BookingActionForm):
         )
 
     @classmethod
-    def offered_for(cls, booking: Booking) -> bool:
-        return payable(booking) and outstanding(booking) > 0
+    def offered_for(cls, obj: Booking) -> bool:
+        return payable(obj) and outstanding(obj) > 0
 
-    def perform(self, actor: Any) -> Booking:
-        services.record_payment(
-            self.booking, provider=PaymentProvider.CASH, amount=self.cleaned_data["amount"], actor=actor
-        )
-        return self.booking  # record_payment copies the booking's new state onto it
+    def perform_on(self, obj: Booking, actor: User | None) -> Booking:
+        services.record_payment(obj, provider=PaymentProvider.CASH, amount=self.cleaned_data["amount"], actor=actor)
+        return obj  # record_payment copies the booking's new state onto it
 
     def success_message(self, result: Booking) -> str:
         text = f"{money(self.cleaned_data['amount'], result.currency)} in cash recorded for {result.reference}"
@@ -151,21 +170,22 @@ class SendPaymentLinkForm(BookingActionForm):
         self.outcome: dict[str, str] = {}
 
     @classmethod
-    def offered_for(cls, booking: Booking) -> bool:
-        return booking.status == BookingStatus.PENDING and outstanding(booking) > 0 and links_configured()
+    def offered_for(cls, obj: Booking) -> bool:
+        return obj.status == BookingStatus.PENDING and outstanding(obj) > 0 and links_configured()
 
-    def perform(self, actor: Any) -> Booking:
+    def perform_on(self, obj: Booking, actor: User | None) -> Booking:
         self.outcome = services.send_payment_link(
-            self.booking, actor=actor, sms=self.cleaned_data["by_sms"], email=self.cleaned_data["by_email"]
+            obj, actor=actor, sms=self.cleaned_data["by_sms"], email=self.cleaned_data["by_email"]
         )
-        return self.booking
+        return obj
 
-    @property
-    def message_level(self) -> int:
+    def report(self, result: Booking) -> Report:
         failed = [error for error in self.outcome.values() if error]
         if not failed:
-            return messages.SUCCESS
-        return messages.ERROR if len(failed) == len(self.outcome) else messages.WARNING
+            level = messages.SUCCESS
+        else:
+            level = messages.ERROR if len(failed) == len(self.outcome) else messages.WARNING
+        return [(level, self.success_message(result))]
 
     def success_message(self, result: Booking) -> str:
         student = result.student
@@ -185,10 +205,15 @@ def links_configured() -> bool:
     return bool((settings.CLICK_SERVICE_ID and settings.CLICK_MERCHANT_ID) or settings.PAYME_MERCHANT_ID)
 
 
-class CancelChoiceForm(forms.Form):
-    """Why the booking is cancelled; on its own for the bulk action, with a booking for the page."""
-
+class CancelForm(BookingActionForm):
+    title = "Cancel booking"
+    description = "The seat is released at once. The booking stays in the list, cancelled, with its history."
+    submit_label = "Cancel booking"
+    bulk_title = "Cancel bookings"
+    bulk_description = "Each booking is cancelled on its own; one that cannot be is reported and skipped."
+    bulk_submit_label = "Cancel bookings"
     submit_variant = "danger"
+    done = "cancelled"
 
     reason = forms.ChoiceField(
         choices=[(reason.value, reason.label) for reason in STAFF_CANCEL_REASONS],
@@ -209,15 +234,9 @@ class CancelChoiceForm(forms.Form):
         widget=UnfoldAdminTextInputWidget,
     )
 
-
-class CancelForm(CancelChoiceForm, BookingActionForm):
-    title = "Cancel booking"
-    description = "The seat is released at once. The booking stays in the list, cancelled, with its history."
-    submit_label = "Cancel booking"
-
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        if self.booking.holds_seat:
+        if not self.bulk and self.booking.holds_seat:
             until = timezone.localtime(services.free_cancellation_until(self.booking.session))
             policy = services.cancellation_policy(self.booking.session)
             self.fields["override_policy"].help_text = format_html(
@@ -228,12 +247,12 @@ class CancelForm(CancelChoiceForm, BookingActionForm):
             )
 
     @classmethod
-    def offered_for(cls, booking: Booking) -> bool:
-        return booking.can_cancel(timezone.now())
+    def offered_for(cls, obj: Booking) -> bool:
+        return obj.can_cancel(timezone.now())
 
-    def perform(self, actor: Any) -> Booking:
+    def perform_on(self, obj: Booking, actor: User | None) -> Booking:
         return services.cancel(
-            self.booking,
+            obj,
             reason=self.cleaned_data["reason"],
             override_policy=self.cleaned_data["override_policy"],
             note=self.cleaned_data["note"],
@@ -242,6 +261,27 @@ class CancelForm(CancelChoiceForm, BookingActionForm):
 
     def success_message(self, result: Booking) -> str:
         return f"Booking {result.reference} cancelled ({result.get_cancel_reason_display().lower()})."
+
+
+class MarkPaidSelectedForm(BookingActionForm):
+    """The list's "mark paid": each booking gets a cash payment of what it still owes."""
+
+    title = "Mark bookings paid in cash"
+    description = "Records, for each booking, the cash it still owes."
+    submit_label = "Record payments"
+    done = "paid in cash"
+
+    def row_note(self, booking: Booking) -> str:
+        # The admin's queryset sums what was paid (with_paid_amount): no query per row.
+        return f"to pay {money(amount_owed(booking, paid=booking.paid_amount), booking.currency)}"
+
+    def perform_on(self, obj: Booking, actor: User | None) -> Payment:
+        if not payable(obj):
+            raise BookingNotAllowed(f"Booking {obj.reference} is {obj.get_status_display().lower()}.")
+        due = services.amount_owed(obj)  # read now, not the list's sum: money may have come in since
+        if not due:
+            raise BookingNotAllowed(f"Booking {obj.reference} has nothing left to pay.")
+        return services.record_payment(obj, provider=PaymentProvider.CASH, amount=due, actor=actor)
 
 
 def session_label(session: Session) -> str:
@@ -282,11 +322,11 @@ class RescheduleForm(BookingActionForm):
         )
 
     @classmethod
-    def offered_for(cls, booking: Booking) -> bool:
-        return booking.can_reschedule(timezone.now())
+    def offered_for(cls, obj: Booking) -> bool:
+        return obj.can_reschedule(timezone.now())
 
-    def perform(self, actor: Any) -> Booking:
-        return services.reschedule(self.booking, to_session=self.cleaned_data["to_session"], actor=actor)
+    def perform_on(self, obj: Booking, actor: User | None) -> Booking:
+        return services.reschedule(obj, to_session=self.cleaned_data["to_session"], actor=actor)
 
     def success_message(self, result: Booking) -> str:
         return f"Booking {self.booking.reference} moved to {result.session}: the new booking is {result.reference}."
@@ -299,11 +339,11 @@ class NoShowForm(BookingActionForm):
     submit_variant = "danger"
 
     @classmethod
-    def offered_for(cls, booking: Booking) -> bool:
-        return booking.can_mark_no_show(timezone.now())
+    def offered_for(cls, obj: Booking) -> bool:
+        return obj.can_mark_no_show(timezone.now())
 
-    def perform(self, actor: Any) -> Booking:
-        return services.mark_no_show(self.booking, actor=actor)
+    def perform_on(self, obj: Booking, actor: User | None) -> Booking:
+        return services.mark_no_show(obj, actor=actor)
 
     def success_message(self, result: Booking) -> str:
         return f"Booking {result.reference} marked as a no-show."
@@ -315,11 +355,23 @@ class CompleteForm(BookingActionForm):
     submit_label = "Complete"
 
     @classmethod
-    def offered_for(cls, booking: Booking) -> bool:
-        return booking.can_complete(timezone.now())
+    def offered_for(cls, obj: Booking) -> bool:
+        return obj.can_complete(timezone.now())
 
-    def perform(self, actor: Any) -> Booking:
-        return services.complete(self.booking, actor=actor)
+    def perform_on(self, obj: Booking, actor: User | None) -> Booking:
+        return services.complete(obj, actor=actor)
 
     def success_message(self, result: Booking) -> str:
         return f"Booking {result.reference} completed."
+
+
+# The booking actions by the admin's method name, in the order the page and the row links show them.
+ACTION_FORMS: dict[str, type[BookingActionForm]] = {
+    "confirm_booking": ConfirmForm,
+    "mark_paid": MarkPaidForm,
+    "send_payment_link": SendPaymentLinkForm,
+    "cancel_booking": CancelForm,
+    "reschedule_booking": RescheduleForm,
+    "mark_no_show": NoShowForm,
+    "complete_booking": CompleteForm,
+}

@@ -14,13 +14,11 @@ from decimal import Decimal
 from typing import Any
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.contrib.admin.utils import unquote
 from django.core.validators import MaxValueValidator
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect
-from django.template.response import TemplateResponse
+from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
@@ -29,20 +27,20 @@ from unfold.decorators import action, display
 from unfold.widgets import UnfoldAdminDecimalFieldWidget, UnfoldAdminTextInputWidget
 
 from backoffice.admin_lists import SafeChangeListMixin
+from backoffice.models import User
 from bookings import services
+from bookings.admin.actions import ActionAdminMixin, ActionForm, in_modal
 from bookings.admin.base import (
-    BOOKING_STATUS_COLOURS,
     LargeTablePaginator,
     ReadOnlyChangeMixin,
-    ServiceAddMixin,
     ServiceForm,
+    ServiceFormMixin,
     money,
+    student_header,
     student_search_fields,
 )
-from bookings.admin.booking_actions import outstanding, whole
-from bookings.admin.bookings import ACTION_TEMPLATE, in_modal, student_header
+from bookings.admin.booking_actions import booking_row, outstanding, whole
 from bookings.admin.exports import PaymentExportResource, SpreadsheetExportMixin
-from bookings.errors import BookingError
 from bookings.models import Booking, Payment, PaymentLog, PaymentProvider, PaymentStatus
 from bookings.payments import click_merchant
 from bookings.payments.core import from_ms
@@ -110,7 +108,7 @@ class PaymentAddForm(ServiceForm):
 # --- Refunds ----------------------------------------------------------------------------------
 
 
-class RefundForm(forms.Form):
+class RefundForm(ActionForm):
     """A refund of one payment, the way its provider returns money."""
 
     submit_variant = "danger"
@@ -128,9 +126,9 @@ class RefundForm(forms.Form):
         widget=UnfoldAdminTextInputWidget,
     )
 
-    def __init__(self, *args: Any, payment: Payment, **kwargs: Any) -> None:
-        self.payment = payment
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        payment = self.payment
         left = money(payment.refundable, payment.currency)
         if payment.provider == PaymentProvider.CASH:
             self.title = "Refund cash"
@@ -162,9 +160,14 @@ class RefundForm(forms.Form):
                 )
                 self.submit_label = "Mark refund requested"
 
-    @staticmethod
-    def offered_for(payment: Payment) -> bool:
+    @property
+    def payment(self) -> Payment:
+        return self.target
+
+    @classmethod
+    def offered_for(cls, obj: Payment) -> bool:
         """Whether the payment page shows the refund button. The service still has the last word."""
+        payment = obj
         if payment.provider == PaymentProvider.CASH:
             return payment.refundable > 0
         untouched = payment.status == PaymentStatus.PAID and not payment.refunded_amount and not payment.refund_pending
@@ -172,13 +175,18 @@ class RefundForm(forms.Form):
             return untouched and payment.provider_state == PAYME_PERFORMED
         return untouched
 
-    def perform(self, actor: Any) -> Payment:
-        payment, reason = self.payment, self.cleaned_data["reason"]
+    def perform_on(self, obj: Payment, actor: User | None) -> Payment:
+        payment, reason = obj, self.cleaned_data["reason"]
         if payment.provider == PaymentProvider.CLICK:
             return click_merchant.reverse_payment(payment, reason=reason, actor=actor)
         if payment.provider == PaymentProvider.PAYME:
             return services.request_payme_refund(payment, reason=reason, actor=actor)
         return services.refund(payment, amount=self.cleaned_data.get("amount"), reason=reason, actor=actor)
+
+    def page_context(self) -> dict[str, Any]:
+        # The booking the money was paid for, with the payment's amount.
+        payment = self.payment
+        return {"rows": [booking_row(payment.booking, money(payment.amount, payment.currency))], "show_notes": True}
 
     def success_message(self, result: Payment) -> str:
         reference = result.booking.reference
@@ -225,8 +233,11 @@ class RefundFilter(admin.SimpleListFilter):
 
 
 @admin.register(Payment)
-class PaymentAdmin(SpreadsheetExportMixin, ServiceAddMixin, ReadOnlyChangeMixin, SafeChangeListMixin, ModelAdmin):
+class PaymentAdmin(
+    ActionAdminMixin, SpreadsheetExportMixin, ServiceFormMixin, ReadOnlyChangeMixin, SafeChangeListMixin, ModelAdmin
+):
     add_form = PaymentAddForm
+    action_template = "admin/bookings/booking/action.html"  # the booking the money was paid for
     export_resource = PaymentExportResource
     change_form_template = "admin/bookings/payment/change_form.html"
     list_display = (
@@ -328,47 +339,7 @@ class PaymentAdmin(SpreadsheetExportMixin, ServiceAddMixin, ReadOnlyChangeMixin,
     # start-up, before `migrate` has created it (a fresh install's `manage.py migrate` would stop).
     @action(description="Refund", icon="undo", permissions=["refund"], url_path="refund")
     def refund_payment(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        payment = self.get_object(request, unquote(object_id))
-        if payment is None:
-            raise Http404("No such payment.")
-        posted = request.method == "POST"
-        form = RefundForm(request.POST if posted else None, payment=payment)
-        if posted and form.is_valid():
-            try:
-                result = form.perform(actor=request.user)
-            except BookingError as exc:
-                form.add_error(None, exc.message)
-            else:
-                self.message_user(request, form.success_message(result), messages.SUCCESS)
-                return redirect(self.payment_url(payment))
-        return self.refund_page(request, form, payment)
-
-    def refund_page(self, request: HttpRequest, form: RefundForm, payment: Payment) -> TemplateResponse:
-        booking = payment.booking
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "title": form.title,
-            "description": form.description,
-            "submit_label": form.submit_label,
-            "submit_variant": form.submit_variant,
-            "form": form,
-            "rows": [
-                {
-                    "booking": booking,
-                    "url": reverse(f"{self.admin_site.name}:bookings_booking_change", args=[booking.pk]),
-                    "student": student_header(booking.student),
-                    "status_colour": BOOKING_STATUS_COLOURS.get(booking.status, ""),
-                    "note": money(payment.amount, payment.currency),
-                }
-            ],
-            "show_notes": True,
-            "hidden": (),
-            "action_url": request.get_full_path(),
-            "back_url": self.payment_url(payment),
-        }
-        request.current_app = self.admin_site.name
-        return TemplateResponse(request, ACTION_TEMPLATE, context)
+        return self.run_action(request, object_id, RefundForm)
 
     def has_refund_permission(self, request: HttpRequest, object_id: Any = None) -> bool:
         return request.user.has_perm(REFUND_PERMISSION)
@@ -379,9 +350,6 @@ class PaymentAdmin(SpreadsheetExportMixin, ServiceAddMixin, ReadOnlyChangeMixin,
         if payment is None or not RefundForm.offered_for(payment):
             return []
         return actions
-
-    def payment_url(self, payment: Payment) -> str:
-        return reverse(f"{self.admin_site.name}:bookings_payment_change", args=[payment.pk])
 
     # --- Columns ---------------------------------------------------------------------------------
 

@@ -4,25 +4,49 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
-from django.contrib.admin.utils import unquote
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
-from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.http import HttpRequest, HttpResponse
 from django.utils.text import Truncator
 from unfold.admin import ModelAdmin
 from unfold.decorators import action, display
 
 from backoffice.admin_lists import SafeChangeListMixin
+from backoffice.models import User
+from bookings.admin.actions import ActionAdminMixin, ActionForm, Report
 from bookings.admin.base import REMINDER_STATUS_COLOURS, student_search_fields
 from bookings.models import Reminder
 from bookings.services.reminders import DispatchReport, send_again
 
-SEND_AGAIN_TEMPLATE = "admin/bookings/reminder/send_again.html"
+
+class SendAgainForm(ActionForm):
+    """Send reminders again now, through the same sender as the scheduled ones."""
+
+    title = "Send this reminder again?"
+    bulk_title = "Send these reminders again?"
+    description = (
+        "It goes out now, through the same sender as the scheduled ones, and the attempt is recorded on the reminder."
+    )
+    submit_label = "Send again now"
+    ask_first = False  # the list's action sends at once, and says why for each one it cannot
+
+    def perform(self, actor: User | None) -> DispatchReport:
+        # One service call for all: it refuses a reminder that cannot go with the reason, not an error.
+        return send_again(self.objects, actor=actor)
+
+    def report(self, result: DispatchReport) -> Report:
+        shown = [(messages.ERROR, refusal) for refusal in result.refused]
+        if result.sent:
+            shown.append((messages.SUCCESS, f"{result.sent} reminder(s) sent again."))
+        if result.failed:
+            shown.append((messages.WARNING, f"{result.failed} reminder(s) failed again: see their last error."))
+        if result.skipped:
+            shown.append((messages.WARNING, f"{result.skipped} reminder(s) no longer wanted: cancelled."))
+        return shown
 
 
 @admin.register(Reminder)
-class ReminderAdmin(SafeChangeListMixin, ModelAdmin):
+class ReminderAdmin(ActionAdminMixin, SafeChangeListMixin, ModelAdmin):
+    action_template = "admin/bookings/reminder/send_again.html"
     list_display = (
         "scheduled_at",
         "booking",
@@ -79,40 +103,10 @@ class ReminderAdmin(SafeChangeListMixin, ModelAdmin):
     # --- Send again ------------------------------------------------------------------------------
 
     @action(description="Send selected reminders again", permissions=["send_again"])
-    def send_again_selected(self, request: HttpRequest, queryset: QuerySet[Reminder]) -> None:
-        self._report(request, send_again(list(queryset), actor=request.user))
+    def send_again_selected(self, request: HttpRequest, queryset: QuerySet[Reminder]) -> HttpResponse | None:
+        return self.run_bulk_action(request, queryset.order_by("pk"), SendAgainForm)
 
     @action(description="Send again", icon="send", permissions=["send_again"], url_path="send-again")
     def send_again_one(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """GET asks; only the confirming POST (with its CSRF token) sends."""
-        reminder = self.get_object(request, unquote(object_id))
-        if reminder is None:
-            raise Http404("No such reminder.")
-        back = reverse("admin:bookings_reminder_change", args=[reminder.pk])
-        if request.method == "POST" and request.POST.get("confirm") == "yes":
-            self._report(request, send_again([reminder], actor=request.user))
-            return HttpResponseRedirect(back)
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.model._meta,
-            "original": reminder,
-            "reminder": reminder,
-            "title": "Send reminder again",
-            "back_url": back,
-        }
-        request.current_app = self.admin_site.name
-        return TemplateResponse(request, SEND_AGAIN_TEMPLATE, context)
-
-    def _report(self, request: HttpRequest, report: DispatchReport) -> None:
-        for refusal in report.refused:
-            self.message_user(request, refusal, messages.ERROR)
-        if report.sent:
-            self.message_user(request, f"{report.sent} reminder(s) sent again.", messages.SUCCESS)
-        if report.failed:
-            self.message_user(
-                request,
-                f"{report.failed} reminder(s) failed again: see their last error.",
-                messages.WARNING,
-            )
-        if report.skipped:
-            self.message_user(request, f"{report.skipped} reminder(s) no longer wanted: cancelled.", messages.WARNING)
+        return self.run_action(request, object_id, SendAgainForm)

@@ -2,32 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from django import forms
-from django.contrib import admin, messages
-from django.contrib.admin import helpers
-from django.db.models import Model, QuerySet
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
-from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.html import format_html
-from django.utils.http import url_has_allowed_host_and_scheme
 from unfold.admin import ModelAdmin
 from unfold.decorators import action, display
-from unfold.forms import BaseDialogForm
 from unfold.widgets import UnfoldAdminDecimalFieldWidget, UnfoldAdminSelectWidget, UnfoldAdminTextareaWidget
 
 from backoffice.admin_lists import SafeChangeListMixin
+from backoffice.models import User
 from bookings import services
+from bookings.admin.actions import ActionAdminMixin, ActionForm, in_modal
 from bookings.admin.base import (
     ReadOnlyChangeMixin,
-    ServiceAddMixin,
     ServiceForm,
+    ServiceFormMixin,
     TutorScopedMixin,
-    object_or_404,
     sees_own_only,
     student_search_fields,
     tutor_choices,
@@ -35,7 +30,6 @@ from bookings.admin.base import (
 )
 from bookings.admin.exports import ResultExportResource
 from bookings.admin.imports import SpreadsheetImportExportMixin
-from bookings.errors import BookingError
 from bookings.models import Booking, BookingStatus, FeedbackRequest, TestResult, Tutor
 from bookings.models.results import SUB_SCORES
 
@@ -43,7 +37,7 @@ from bookings.models.results import SUB_SCORES
 RESULT_STATUSES = (BookingStatus.CONFIRMED, BookingStatus.COMPLETED)
 
 
-def bookings_open_for_results(user: Any) -> QuerySet[Booking]:
+def bookings_open_for_results(user: User) -> QuerySet[Booking]:
     """A tutor's bookings they may record a result for: their own sessions', started, confirmed or completed."""
     return (
         Booking.objects.filter(
@@ -114,7 +108,9 @@ class ResultCorrectionForm(ServiceForm):
 
 
 @admin.register(TestResult)
-class TestResultAdmin(SpreadsheetImportExportMixin, ServiceAddMixin, SafeChangeListMixin, TutorScopedMixin, ModelAdmin):
+class TestResultAdmin(
+    SpreadsheetImportExportMixin, ServiceFormMixin, SafeChangeListMixin, TutorScopedMixin, ModelAdmin
+):
     add_form = ResultAddForm
     import_kind = "results"
     export_resource = ResultExportResource
@@ -157,14 +153,6 @@ class TestResultAdmin(SpreadsheetImportExportMixin, ServiceAddMixin, SafeChangeL
         if tutor_picks and field is not None:
             field.label_from_instance = booking_label
         return field
-
-    def get_form(self, request: HttpRequest, obj: TestResult | None = None, change: bool = False, **kwargs: Any):
-        form = super().get_form(request, obj, change=change, **kwargs)
-        form.actor = request.user  # a new class per request (modelform_factory)
-        return form
-
-    def save_model(self, request: HttpRequest, obj: TestResult, form: forms.ModelForm, change: bool) -> None:
-        return  # the form's service call (record_result or correct_result) has saved it
 
     @display(description="Student", ordering="booking__student__last_name")
     def student(self, obj: TestResult) -> str:
@@ -236,28 +224,39 @@ class FeedbackAddForm(ServiceForm):
         )
 
 
-class FeedbackDialogForm(BaseDialogForm):
-    """A dialog about one feedback request (its id in the URL): one the user may see, or a 404.
+class FeedbackActionForm(ActionForm):
+    noun = "feedback request"
 
-    unfold builds the dialog's form before it calls the action, so this is where an id that names
-    no request, another tutor's or none at all ("abc") is answered, for GET and POST alike.
-    """
+    def label(self, obj: FeedbackRequest) -> str:
+        return f"#{obj.pk}"
 
-    def __init__(self, request: HttpRequest, object_id: int | str | None = None, *args: Any, **kwargs: Any) -> None:
-        super().__init__(request, object_id, *args, **kwargs)
-        # No id: the list's bulk action, which asks the same question for the rows it was given.
-        self.feedback = object_or_404(visible_feedback(request.user), object_id) if object_id is not None else None
+    def success_message(self, result: FeedbackRequest) -> str:
+        return f"Feedback request #{result.pk} {self.done}."
 
 
-class AssignForm(FeedbackDialogForm):
+class AssignForm(FeedbackActionForm):
+    title = "Assign to a tutor"
+    bulk_title = "Assign feedback requests to a tutor"
+    submit_label = "Assign"
+
     tutor = forms.ModelChoiceField(
         queryset=Tutor.objects.filter(is_active=True).select_related("user"),
         widget=UnfoldAdminSelectWidget,
         help_text="The tutor is notified at once.",
     )
 
+    @property
+    def done(self) -> str:
+        return f"assigned to {self.cleaned_data['tutor']}"
 
-class ScoreForm(FeedbackDialogForm):
+    def perform_on(self, obj: FeedbackRequest, actor: User | None) -> FeedbackRequest:
+        return services.assign_feedback(obj, tutor=self.cleaned_data["tutor"], actor=actor)
+
+
+class ScoreForm(FeedbackActionForm):
+    title = "Score the submission"
+    submit_label = "Save score"
+
     score = forms.DecimalField(
         min_value=0,
         max_digits=3,
@@ -267,24 +266,39 @@ class ScoreForm(FeedbackDialogForm):
     )
     comment = forms.CharField(required=False, widget=UnfoldAdminTextareaWidget)
 
-    def __init__(self, request: HttpRequest, object_id: int | str | None = None, *args: Any, **kwargs: Any) -> None:
-        super().__init__(request, object_id, *args, **kwargs)
-        if self.feedback is not None:
-            self.fields["score"].initial = self.feedback.score
-            self.fields["comment"].initial = self.feedback.comment
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["score"].initial = self.target.score
+        self.fields["comment"].initial = self.target.comment
+
+    @property
+    def done(self) -> str:
+        return f"scored {self.cleaned_data['score']}"
+
+    def perform_on(self, obj: FeedbackRequest, actor: User | None) -> FeedbackRequest:
+        data = self.cleaned_data
+        return services.score_feedback(obj, score=data["score"], comment=data["comment"], actor=actor)
 
 
-def visible_feedback(user: Any) -> QuerySet[FeedbackRequest]:
-    """Tutors see the requests assigned to them; the people who run the centre see all."""
-    requests = FeedbackRequest.objects.all()
-    return requests.filter(tutor__user=user) if sees_own_only(user) else requests
+class CompleteFeedbackForm(FeedbackActionForm):
+    title = "Complete the request"
+    description = "The score and comment become final."
+    submit_label = "Complete"
+    ask_first = False  # the list's action completes at once, and reports each refusal
+    done = "completed"
+
+    def perform_on(self, obj: FeedbackRequest, actor: User | None) -> FeedbackRequest:
+        return services.complete_feedback(obj, actor=actor)
 
 
 @admin.register(FeedbackRequest)
-class FeedbackRequestAdmin(ServiceAddMixin, ReadOnlyChangeMixin, SafeChangeListMixin, TutorScopedMixin, ModelAdmin):
+class FeedbackRequestAdmin(
+    ActionAdminMixin, ServiceFormMixin, ReadOnlyChangeMixin, SafeChangeListMixin, TutorScopedMixin, ModelAdmin
+):
     """Submissions awaiting a tutor's score. Assigning, scoring and completing are actions (services)."""
 
     add_form = FeedbackAddForm
+    action_template = "admin/bookings/feedbackrequest/action.html"
     tutor_user_lookup = "tutor__user"
     list_display = ("student", "tutor", "kind", "score", "state", "created_at")
     list_select_related = ("student", "tutor__user")
@@ -328,131 +342,31 @@ class FeedbackRequestAdmin(ServiceAddMixin, ReadOnlyChangeMixin, SafeChangeListM
         # The service checks that a tutor reviews only requests assigned to them.
         return self.has_change_permission(request)
 
-    # --- Bulk actions (changelist) ---------------------------------------------------------------
+    # --- Actions: one request (row and page, in unfold's modal) or the picked ones (list) ---------
 
     @admin.action(description="Assign selected requests to a tutor", permissions=["assign"])
-    def assign_selected(self, request: HttpRequest, queryset: QuerySet[FeedbackRequest]) -> TemplateResponse | None:
-        """An intermediate page chooses the tutor; its POST (with CSRF) makes the assignments."""
-        form = AssignForm(request=request, data=request.POST if "apply" in request.POST else None)
-        if form.is_valid():
-            tutor = form.cleaned_data["tutor"]
-            self._apply_each(
-                request,
-                queryset,
-                lambda feedback: services.assign_feedback(feedback, tutor=tutor, actor=request.user),
-                f"assigned to {tutor}",
-            )
-            return None
-        context = {
-            **self.admin_site.each_context(request),
-            "title": "Assign feedback requests to a tutor",
-            "opts": self.opts,
-            "form": form,
-            "queryset": queryset.select_related("student", "tutor__user"),
-            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-            "changelist_url": reverse("admin:bookings_feedbackrequest_changelist"),
-        }
-        return TemplateResponse(request, "admin/bookings/feedbackrequest/assign.html", context)
+    def assign_selected(self, request: HttpRequest, queryset: QuerySet[FeedbackRequest]) -> HttpResponse | None:
+        picked = queryset.select_related("student", "tutor__user").order_by("pk")
+        return self.run_bulk_action(request, picked, AssignForm)
 
     @admin.action(description="Complete selected requests", permissions=["review"])
-    def complete_selected(self, request: HttpRequest, queryset: QuerySet[FeedbackRequest]) -> None:
-        self._apply_each(
-            request, queryset, lambda feedback: services.complete_feedback(feedback, actor=request.user), "completed"
-        )
+    def complete_selected(self, request: HttpRequest, queryset: QuerySet[FeedbackRequest]) -> HttpResponse | None:
+        return self.run_bulk_action(request, queryset.order_by("pk"), CompleteFeedbackForm)
 
-    def _apply_each(
-        self,
-        request: HttpRequest,
-        queryset: QuerySet[FeedbackRequest],
-        change: Callable[[FeedbackRequest], Model],
-        done: str,
-    ) -> None:
-        """One service call per request: each is its own transaction, so one refusal stops no other."""
-        changed: list[str] = []
-        for feedback in queryset.order_by("pk"):
-            try:
-                change(feedback)
-            except BookingError as exc:
-                self.message_user(request, exc.message, messages.ERROR)
-            else:
-                changed.append(f"#{feedback.pk}")
-        if changed:
-            self.message_user(
-                request, f"{len(changed)} feedback request(s) {done}: {', '.join(changed)}.", messages.SUCCESS
-            )
+    @in_modal
+    @action(description="Assign", icon="person_add", permissions=["assign"], url_path="assign")
+    def assign(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return self.run_action(request, object_id, AssignForm)
 
-    # --- One request at a time (row and detail actions, in a dialog that POSTs) -----------------
+    @in_modal
+    @action(description="Score", icon="grading", permissions=["review"], url_path="score")
+    def score(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return self.run_action(request, object_id, ScoreForm)
 
-    @action(
-        description="Assign",
-        icon="person_add",
-        permissions=["assign"],
-        dialog={"title": "Assign to a tutor", "form_class": AssignForm, "form_submit_text": "Assign"},
-    )
-    def assign(self, request: HttpRequest, form: AssignForm, object_id: str) -> HttpResponse:
-        tutor = form.cleaned_data["tutor"]
-        return self._apply_one(
-            request,
-            object_id,
-            lambda feedback: services.assign_feedback(feedback, tutor=tutor, actor=request.user),
-            f"assigned to {tutor}",
-        )
-
-    @action(
-        description="Score",
-        icon="grading",
-        permissions=["review"],
-        dialog={"title": "Score the submission", "form_class": ScoreForm, "form_submit_text": "Save score"},
-    )
-    def score(self, request: HttpRequest, form: ScoreForm, object_id: str) -> HttpResponse:
-        data = form.cleaned_data
-        return self._apply_one(
-            request,
-            object_id,
-            lambda feedback: services.score_feedback(
-                feedback, score=data["score"], comment=data["comment"], actor=request.user
-            ),
-            f"scored {data['score']}",
-        )
-
-    @action(
-        description="Complete",
-        icon="task_alt",
-        permissions=["review"],
-        dialog={
-            "title": "Complete the request",
-            "description": "The score and comment become final.",
-            "form_class": FeedbackDialogForm,
-            "form_submit_text": "Complete",
-        },
-    )
-    def complete(self, request: HttpRequest, form: FeedbackDialogForm, object_id: str) -> HttpResponse:
-        return self._apply_one(
-            request, object_id, lambda feedback: services.complete_feedback(feedback, actor=request.user), "completed"
-        )
-
-    def _apply_one(
-        self,
-        request: HttpRequest,
-        object_id: str,
-        change: Callable[[FeedbackRequest], Model],
-        done: str,
-    ) -> HttpResponse:
-        feedback = self.get_object(request, object_id)  # the tutor-scoped queryset: others' are not found
-        if feedback is None:
-            raise Http404("No such feedback request.")  # its dialog form checked; gone since, perhaps
-        try:
-            change(feedback)
-        except BookingError as exc:
-            self.message_user(request, exc.message, messages.ERROR)
-        else:
-            self.message_user(request, f"Feedback request #{feedback.pk} {done}.", messages.SUCCESS)
-        back = request.headers.get("HX-Current-URL", "")
-        if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
-            back = reverse("admin:bookings_feedbackrequest_change", args=[feedback.pk])
-        if request.headers.get("HX-Request"):
-            return HttpResponse(headers={"HX-Redirect": back})  # the dialog was loaded by htmx
-        return HttpResponseRedirect(back)
+    @in_modal
+    @action(description="Complete", icon="task_alt", permissions=["review"], url_path="complete")
+    def complete(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return self.run_action(request, object_id, CompleteFeedbackForm)
 
     # --- Columns ---------------------------------------------------------------------------------
 

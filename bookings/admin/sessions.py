@@ -1,27 +1,23 @@
 """Sessions: dated sittings of a product. Seat counts belong to the booking services.
 
-Cancelling, closing, reopening and duplicating are admin actions, in bulk from the list and one at
-a time from the session's page. Each calls one service per session, so one refusal stops no other;
-the ones that need words or a number from staff (cancel, duplicate) first show a form that posts
-back, and nothing changes until that second POST.
+Cancelling, closing, reopening and duplicating are ``ActionForm``s (bookings.admin.actions), in
+bulk from the list and one at a time from the session's page. Each calls one service per session,
+so one refusal stops no other; the ones that need words or a number from staff (cancel, duplicate)
+show their page first, and nothing changes until that page's POST.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.contrib.admin.models import ADDITION, LogEntry
+from django.contrib.admin.models import ADDITION
 from django.contrib.admin.utils import unquote
-from django.db import router, transaction
 from django.db.models import F, QuerySet
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
-from django.template.response import TemplateResponse
-from django.urls import URLPattern, path, reverse
+from django.http import HttpRequest, HttpResponse
+from django.urls import URLPattern, path
 from django.utils import timezone
 from unfold.admin import ModelAdmin, TabularInline
 from unfold.contrib.filters.admin import RangeDateFilter
@@ -30,11 +26,14 @@ from unfold.enums import ActionVariant
 from unfold.widgets import UnfoldAdminIntegerFieldWidget, UnfoldAdminSelectWidget, UnfoldAdminTextareaWidget
 
 from backoffice.admin_lists import SafeChangeListMixin
+from backoffice.models import User
 from bookings import services
+from bookings.admin.actions import ActionAdminMixin, ActionForm, BulkOutcome, Report, log_admin_change
 from bookings.admin.base import (
     SESSION_STATUS_COLOURS,
     ReadOnlyInline,
     ServiceForm,
+    ServiceFormMixin,
     TutorScopedMixin,
     tutor_filter,
 )
@@ -42,17 +41,14 @@ from bookings.admin.calendar import calendar_view, local_midnight
 from bookings.admin.exports import SessionExportResource
 from bookings.admin.imports import SpreadsheetImportExportMixin
 from bookings.admin.session_history import history_table
-from bookings.errors import BookingError
 from bookings.models import Booking, CancelReason, Session, SessionStatus
 from bookings.selectors import with_seat_counts
 from bookings.services.schedule import MAX_CAPACITY
-from bookings.services.sessions import BOOKED_FIELDS, MAX_DUPLICATE_WEEKS
+from bookings.services.sessions import BOOKED_FIELDS, MAX_DUPLICATE_WEEKS, STATUS_CHANGES, Duplication
 from bookings.templatetags.seats import session_seats_html
 
 # What the session form edits; seats_taken is the booking services' alone.
 SESSION_FIELDS = ("product", "tutor", "room", "starts_at", "ends_at", "capacity", "status")
-
-ACTION_TEMPLATE = "admin/bookings/session/action_form.html"
 
 
 def when(moment: datetime) -> str:
@@ -98,7 +94,23 @@ class SessionForm(ServiceForm):
         return services.update_session(self.instance, **changed, actor=self.actor)
 
 
-class CancelSessionsForm(forms.Form):
+class SessionActionForm(ActionForm):
+    noun = "session"
+
+    def perform_on(self, obj: Session, actor: User | None) -> Any:
+        raise NotImplementedError
+
+
+class CancelSessionForm(SessionActionForm):
+    title = "Cancel session"
+    bulk_title = "Cancel sessions"
+    description = (
+        "Every pending and confirmed booking is cancelled with its session, and the student and the tutor are told."
+    )
+    submit_label = "Cancel the session and its bookings"
+    bulk_submit_label = "Cancel sessions and their bookings"
+    submit_variant = "danger"
+
     reason = forms.ChoiceField(
         label="Cancelled by",
         choices=[(CancelReason.STAFF, "The centre (staff)"), (CancelReason.TUTOR, "The tutor")],
@@ -112,8 +124,76 @@ class CancelSessionsForm(forms.Form):
         help_text="Kept in every cancelled booking's history and in the session's admin log.",
     )
 
+    @classmethod
+    def offered_for(cls, obj: Session) -> bool:
+        return obj.status in STATUS_CHANGES[SessionStatus.CANCELLED][0]
 
-class DuplicateSessionsForm(forms.Form):
+    def page_context(self) -> dict[str, Any]:
+        return {"show_bookings": True, "bookings_total": sum(s.seats_taken for s in self.objects)}
+
+    def perform_on(self, obj: Session, actor: User | None) -> int:
+        note = self.cleaned_data["note"]
+        count = services.cancel_session(obj, reason=self.cleaned_data["reason"], actor=actor, note=note)
+        log_admin_change(actor, [obj], f"Cancelled with {count} booking(s): {note}")
+        return count
+
+    def success_message(self, result: int) -> str:
+        return f"Cancelled 1 session(s) and {result} booking(s)."
+
+    def bulk_message(self, outcome: BulkOutcome) -> str:
+        bookings = sum(count for _, count in outcome.done)
+        return f"Cancelled {len(outcome.done)} session(s) and {bookings} booking(s)."
+
+
+class SessionStatusForm(SessionActionForm):
+    """Close or reopen: nothing to ask, so the list acts at once; the session's page asks first."""
+
+    ask_first = False
+    to: str = ""
+
+    def perform_on(self, obj: Session, actor: User | None) -> Session:
+        change = services.close_session if self.to == SessionStatus.CLOSED else services.reopen_session
+        session = change(obj, actor=actor)
+        log_admin_change(actor, [obj], self.done.capitalize())
+        return session
+
+    def success_message(self, result: Session) -> str:
+        return f"1 session(s) {self.done}."
+
+    def bulk_message(self, outcome: BulkOutcome) -> str:
+        return f"{len(outcome.done)} session(s) {self.done}."
+
+
+class CloseSessionForm(SessionStatusForm):
+    title = "Close session"
+    description = "The session will be closed to new bookings. Existing bookings keep their seats."
+    submit_label = "Close"
+    to = SessionStatus.CLOSED
+    done = "closed to new bookings"
+
+    @classmethod
+    def offered_for(cls, obj: Session) -> bool:
+        return obj.status in STATUS_CHANGES[SessionStatus.CLOSED][0]
+
+
+class ReopenSessionForm(SessionStatusForm):
+    title = "Reopen session"
+    description = "The session will be reopened for bookings. Existing bookings keep their seats."
+    submit_label = "Reopen"
+    to = SessionStatus.OPEN
+    done = "reopened for bookings"
+
+    @classmethod
+    def offered_for(cls, obj: Session) -> bool:
+        # A started session stays closed: the schedule refuses an open session in the past.
+        return obj.status in STATUS_CHANGES[SessionStatus.OPEN][0] and not obj.has_started
+
+
+class DuplicateSessionsForm(SessionActionForm):
+    title = "Duplicate weekly"
+    description = "Copies product, tutor, room, capacity and length to the same weekday and local time."
+    submit_label = "Duplicate"
+
     weeks = forms.IntegerField(
         label="Weeks",
         min_value=1,
@@ -125,6 +205,33 @@ class DuplicateSessionsForm(forms.Form):
             "weeks where the tutor is already busy are skipped."
         ),
     )
+
+    def perform_on(self, obj: Session, actor: User | None) -> Duplication:
+        result = services.duplicate_session(obj, weeks=self.cleaned_data["weeks"], actor=actor)
+        log_admin_change(actor, result.created, f"Duplicated from session {obj.pk}", flag=ADDITION)
+        return result
+
+    def report(self, result: Duplication | BulkOutcome) -> Report:
+        """Per session: what was created, and the weeks skipped with why."""
+        outcome = result if isinstance(result, BulkOutcome) else BulkOutcome(done=[(self.target, result)])
+        shown = [(messages.ERROR, f"{session}: {exc.message}") for session, exc in outcome.refused]
+        for session, duplication in outcome.done:
+            created, skipped = duplication.created, duplication.skipped
+            level = messages.SUCCESS if created else messages.WARNING
+            shown.append((level, f"{session}: created {len(created)} session(s)."))
+            if skipped:
+                listed = "; ".join(f"{when(s.starts_at)} ({s.reason})" for s in skipped)
+                shown.append((messages.WARNING, f"Skipped {len(skipped)}: {listed}."))
+        return shown
+
+
+# The session page's actions by the admin's method name.
+DETAIL_FORMS: dict[str, type[SessionActionForm]] = {
+    "cancel_detail": CancelSessionForm,
+    "close_detail": CloseSessionForm,
+    "open_detail": ReopenSessionForm,
+    "duplicate_detail": DuplicateSessionsForm,
+}
 
 
 class StartsBetweenFilter(RangeDateFilter):
@@ -166,8 +273,11 @@ class SessionBookingInline(ReadOnlyInline, TabularInline):
 
 
 @admin.register(Session)
-class SessionAdmin(SpreadsheetImportExportMixin, SafeChangeListMixin, TutorScopedMixin, ModelAdmin):
+class SessionAdmin(
+    ActionAdminMixin, ServiceFormMixin, SpreadsheetImportExportMixin, SafeChangeListMixin, TutorScopedMixin, ModelAdmin
+):
     form = SessionForm
+    action_template = "admin/bookings/session/action_form.html"
     import_kind = "sessions"
     export_resource = SessionExportResource
     tutor_user_lookup = "tutor__user"
@@ -216,14 +326,6 @@ class SessionAdmin(SpreadsheetImportExportMixin, SafeChangeListMixin, TutorScope
             queryset = queryset.filter(status=SessionStatus.OPEN, starts_at__gt=timezone.now())
         return queryset, may_have_duplicates
 
-    def get_form(self, request: HttpRequest, obj: Session | None = None, change: bool = False, **kwargs: Any):
-        form = super().get_form(request, obj, change=change, **kwargs)
-        form.actor = request.user  # a new class per request (modelform_factory)
-        return form
-
-    def save_model(self, request: HttpRequest, obj: Session, form: forms.ModelForm, change: bool) -> None:
-        return  # the form's service call (create_session or update_session) has saved it
-
     def render_change_form(
         self,
         request: HttpRequest,
@@ -236,25 +338,6 @@ class SessionAdmin(SpreadsheetImportExportMixin, SafeChangeListMixin, TutorScope
         if obj is not None and obj.pk is not None:
             context["session_history"] = history_table(obj)  # below the bookings, on the page's template
         return super().render_change_form(request, context, add, change, form_url, obj)
-
-    def changeform_view(
-        self,
-        request: HttpRequest,
-        object_id: str | None = None,
-        form_url: str = "",
-        extra_context: dict[str, Any] | None = None,
-    ) -> HttpResponse:
-        if request.method != "POST":
-            return super().changeform_view(request, object_id, form_url, extra_context)
-        # A POST that ends on the form again was not saved: its form or an inline had an error. The
-        # form's service call (create_session / update_session) may have succeeded before an inline
-        # failed; undo it, so an edit is saved whole or not at all. The page renders after this
-        # block, from the form's own data.
-        with transaction.atomic(using=router.db_for_write(self.model)):
-            response = self._changeform_view(request, object_id, form_url, extra_context)
-            if not isinstance(response, HttpResponseRedirect):
-                transaction.set_rollback(True)
-        return response
 
     # --- Columns ---------------------------------------------------------------------------------
 
@@ -285,16 +368,12 @@ class SessionAdmin(SpreadsheetImportExportMixin, SafeChangeListMixin, TutorScope
         session = self.get_object(request, unquote(str(object_id)))
         if session is None:
             return offered
-        allowed = {
-            "cancel_detail": session.status != SessionStatus.CANCELLED,
-            "close_detail": session.status == SessionStatus.OPEN,
-            "open_detail": session.status == SessionStatus.CLOSED and not session.has_started,
-        }
-        return [a for a in offered if allowed.get(a.action_name.removeprefix("bookings_session_"), True)]
+        prefix = f"{self.opts.app_label}_{self.opts.model_name}_"
+        return [a for a in offered if DETAIL_FORMS[a.action_name.removeprefix(prefix)].offered_for(session)]
 
     @action(description="Cancel sessions and their bookings…", permissions=["change"])
     def cancel_sessions(self, request: HttpRequest, queryset: QuerySet[Session]) -> HttpResponse | None:
-        return self._cancel(request, list(queryset.order_by("starts_at", "pk")), bulk=True)
+        return self.run_bulk_action(request, queryset.order_by("starts_at", "pk"), CancelSessionForm)
 
     @action(
         description="Cancel session",
@@ -304,191 +383,28 @@ class SessionAdmin(SpreadsheetImportExportMixin, SafeChangeListMixin, TutorScope
         variant=ActionVariant.DANGER,
     )
     def cancel_detail(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        return self._cancel(request, [self._own_session(request, object_id)], bulk=False)
+        return self.run_action(request, object_id, CancelSessionForm)
 
     @action(description="Close sessions to new bookings", permissions=["change"])
-    def close_sessions(self, request: HttpRequest, queryset: QuerySet[Session]) -> None:
-        self._each(request, queryset, services.close_session, "closed to new bookings")
+    def close_sessions(self, request: HttpRequest, queryset: QuerySet[Session]) -> HttpResponse | None:
+        return self.run_bulk_action(request, queryset.order_by("starts_at", "pk"), CloseSessionForm)
 
     @action(description="Close", permissions=["change"], url_path="close", icon="lock")
     def close_detail(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        return self._status_detail(request, object_id, services.close_session, "closed to new bookings")
+        return self.run_action(request, object_id, CloseSessionForm)
 
     @action(description="Reopen sessions for bookings", permissions=["change"])
-    def open_sessions(self, request: HttpRequest, queryset: QuerySet[Session]) -> None:
-        self._each(request, queryset, services.reopen_session, "reopened for bookings")
+    def open_sessions(self, request: HttpRequest, queryset: QuerySet[Session]) -> HttpResponse | None:
+        return self.run_bulk_action(request, queryset.order_by("starts_at", "pk"), ReopenSessionForm)
 
     @action(description="Reopen", permissions=["change"], url_path="open", icon="lock_open")
     def open_detail(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        return self._status_detail(request, object_id, services.reopen_session, "reopened for bookings")
+        return self.run_action(request, object_id, ReopenSessionForm)
 
     @action(description="Duplicate weekly…", permissions=["duplicate"])
     def duplicate_sessions(self, request: HttpRequest, queryset: QuerySet[Session]) -> HttpResponse | None:
-        return self._duplicate(request, list(queryset.order_by("starts_at", "pk")), bulk=True)
+        return self.run_bulk_action(request, queryset.order_by("starts_at", "pk"), DuplicateSessionsForm)
 
     @action(description="Duplicate weekly", permissions=["duplicate"], url_path="duplicate", icon="event_repeat")
     def duplicate_detail(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        return self._duplicate(request, [self._own_session(request, object_id)], bulk=False)
-
-    # --- How the actions work --------------------------------------------------------------------
-
-    def _own_session(self, request: HttpRequest, object_id: str) -> Session:
-        """The session behind a detail action's URL, through the (tutor-scoped) admin queryset."""
-        session = self.get_object(request, unquote(object_id))
-        if session is None:
-            raise Http404("No such session.")
-        return session
-
-    def _confirmed(self, request: HttpRequest, form_class: type[forms.Form]) -> forms.Form:
-        """The action's form: bound only to the POST made from its own page, never to a GET."""
-        if request.method == "POST" and request.POST.get("confirm") == "yes":
-            return form_class(request.POST)
-        return form_class()
-
-    def _cancel(self, request: HttpRequest, sessions: list[Session], *, bulk: bool) -> HttpResponse | None:
-        form = self._confirmed(request, CancelSessionsForm)
-        if not (form.is_bound and form.is_valid()):
-            return self._render(
-                request,
-                sessions,
-                form,
-                bulk=bulk,
-                action_name="cancel_sessions" if bulk else "",
-                title="Cancel sessions" if bulk else "Cancel session",
-                intro=(
-                    "Every pending and confirmed booking is cancelled with its session, and the student "
-                    "and the tutor are told."
-                ),
-                submit="Cancel sessions and their bookings" if bulk else "Cancel the session and its bookings",
-                danger=True,
-                show_bookings=True,
-            )
-        reason, note = form.cleaned_data["reason"], form.cleaned_data["note"]
-        cancelled, bookings = [], 0
-        for session in sessions:
-            try:
-                count = services.cancel_session(session, reason=reason, actor=request.user, note=note)
-            except BookingError as exc:
-                self.message_user(request, exc.message, messages.ERROR)
-                continue
-            cancelled.append(session)
-            bookings += count
-            self.log_change(request, session, f"Cancelled with {count} booking(s): {note}")
-        if cancelled:
-            self.message_user(
-                request, f"Cancelled {len(cancelled)} session(s) and {bookings} booking(s).", messages.SUCCESS
-            )
-        return None if bulk else self._back_to(sessions[0])
-
-    def _duplicate(self, request: HttpRequest, sessions: list[Session], *, bulk: bool) -> HttpResponse | None:
-        form = self._confirmed(request, DuplicateSessionsForm)
-        if not (form.is_bound and form.is_valid()):
-            return self._render(
-                request,
-                sessions,
-                form,
-                bulk=bulk,
-                action_name="duplicate_sessions" if bulk else "",
-                title="Duplicate weekly",
-                intro="Copies product, tutor, room, capacity and length to the same weekday and local time.",
-                submit="Duplicate",
-            )
-        weeks = form.cleaned_data["weeks"]
-        for session in sessions:
-            try:
-                result = services.duplicate_session(session, weeks=weeks, actor=request.user)
-            except BookingError as exc:
-                self.message_user(request, f"{session}: {exc.message}", messages.ERROR)
-                continue
-            if result.created:
-                LogEntry.objects.log_actions(
-                    user_id=request.user.pk,
-                    queryset=result.created,
-                    action_flag=ADDITION,
-                    change_message=f"Duplicated from session {session.pk}",
-                )
-            self.message_user(
-                request,
-                f"{session}: created {len(result.created)} session(s).",
-                messages.SUCCESS if result.created else messages.WARNING,
-            )
-            if result.skipped:
-                skipped = "; ".join(f"{when(s.starts_at)} ({s.reason})" for s in result.skipped)
-                self.message_user(request, f"Skipped {len(result.skipped)}: {skipped}.", messages.WARNING)
-        return None if bulk else self._back_to(sessions[0])
-
-    def _status_detail(
-        self, request: HttpRequest, object_id: str, change: Callable[..., Session], done: str
-    ) -> HttpResponse:
-        """Close or reopen one session: a GET shows what will happen, its POST does it."""
-        session = self._own_session(request, object_id)
-        if request.method == "POST" and request.POST.get("confirm") == "yes":
-            self._each(request, [session], change, done)
-            return self._back_to(session)
-        verb = "Close" if change is services.close_session else "Reopen"
-        return self._render(
-            request,
-            [session],
-            forms.Form(),
-            bulk=False,
-            action_name="",
-            title=f"{verb} session",
-            intro=f"The session will be {done}. Existing bookings keep their seats.",
-            submit=verb,
-        )
-
-    def _each(
-        self, request: HttpRequest, sessions: Iterable[Session], change: Callable[..., Session], done: str
-    ) -> None:
-        changed = 0
-        for session in sessions:
-            try:
-                change(session, actor=request.user)
-            except BookingError as exc:
-                self.message_user(request, exc.message, messages.ERROR)
-            else:
-                changed += 1
-                self.log_change(request, session, done.capitalize())
-        if changed:
-            self.message_user(request, f"{changed} session(s) {done}.", messages.SUCCESS)
-
-    def _render(
-        self,
-        request: HttpRequest,
-        sessions: list[Session],
-        form: forms.Form,
-        *,
-        bulk: bool,
-        action_name: str,
-        title: str,
-        intro: str,
-        submit: str,
-        danger: bool = False,
-        show_bookings: bool = False,
-    ) -> TemplateResponse:
-        opts = self.model._meta
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": opts,
-            "original": None if bulk else sessions[0],
-            "title": title,
-            "intro": intro,
-            "sessions": sessions,
-            "form": form,
-            "bulk": bulk,
-            "action_name": action_name,
-            "action_checkbox_name": ACTION_CHECKBOX_NAME,
-            "submit_label": submit,
-            "danger": danger,
-            "show_bookings": show_bookings,
-            "bookings_total": sum(s.seats_taken for s in sessions),
-            # A bulk action is posted to the list's own URL, filters and all: back to that list.
-            "back_url": request.get_full_path()
-            if bulk
-            else reverse("admin:bookings_session_change", args=[sessions[0].pk]),
-        }
-        request.current_app = self.admin_site.name
-        return TemplateResponse(request, ACTION_TEMPLATE, context)
-
-    def _back_to(self, session: Session) -> HttpResponseRedirect:
-        return HttpResponseRedirect(reverse("admin:bookings_session_change", args=[session.pk]))
+        return self.run_action(request, object_id, DuplicateSessionsForm)

@@ -8,12 +8,8 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
-from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.contrib.admin.utils import unquote
 from django.db.models import Count, QuerySet
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
-from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.http import HttpRequest, HttpResponse
 from django.utils.html import format_html
 from unfold.admin import ModelAdmin, TabularInline
 from unfold.decorators import action, display
@@ -22,14 +18,14 @@ from unfold.widgets import UnfoldAdminIntegerFieldWidget
 from backoffice.admin_lists import SafeChangeListMixin
 from backoffice.models import Role, User
 from bookings import services
+from bookings.admin.actions import ActionAdminMixin, ActionForm, BulkOutcome, Report, log_admin_change
 from bookings.admin.base import TutorScopedMixin, tutor_filter
 from bookings.calendar_feed import calendar_url
 from bookings.models import Availability, DateException, Tutor
+from bookings.services.generation import TutorGeneration
 
 TUTOR_SEARCH = ("tutor__user__first_name", "tutor__user__last_name", "tutor__user__email")
 
-
-GENERATE_TEMPLATE = "admin/bookings/tutor/generate_sessions.html"
 
 # The request a tutor's page is being drawn for: a read-only field gets only the object, and the
 # calendar link is built from the page's own address when SITE_URL is not set.
@@ -82,7 +78,15 @@ class DateExceptionInline(TabularInline):
     per_page = 20  # years of days off accumulate; unfold paginates the inline
 
 
-class GenerateSessionsForm(forms.Form):
+class GenerateSessionsForm(ActionForm):
+    title = "Generate sessions from availability"
+    description = (
+        "Each tutor's weekly availability becomes open sessions, cut into lessons of the tutor's length with "
+        "their buffers. Days off, the minimum notice and existing sessions are respected, and sessions created "
+        "before are not created again."
+    )
+    submit_label = "Generate sessions"
+
     days = forms.IntegerField(
         min_value=1,
         max_value=90,
@@ -91,10 +95,48 @@ class GenerateSessionsForm(forms.Form):
         help_text="Starting today, in each tutor's time zone; never past the tutor's maximum advance.",
     )
 
+    def page_context(self) -> dict[str, Any]:
+        # Each tutor with the number of weekly windows its sessions are cut from: one query for all.
+        windows = dict(
+            Availability.objects.filter(tutor__in=self.objects)
+            .values("tutor")
+            .annotate(n=Count("pk"))
+            .values_list("tutor", "n")
+        )
+        return {"rows": [(tutor, windows.get(tutor.pk, 0)) for tutor in self.objects]}
+
+    def perform_on(self, obj: Tutor, actor: User | None) -> TutorGeneration:
+        (result,) = services.generate_sessions(tutor=obj, days=self.cleaned_data["days"], actor=actor).tutors
+        if result.created:
+            log_admin_change(actor, [obj], f"Generated {result.created} session(s) from availability.")
+        return result
+
+    def report(self, result: TutorGeneration | BulkOutcome) -> Report:
+        """One line per tutor: what was created and what was skipped, and why."""
+        outcome = result if isinstance(result, BulkOutcome) else BulkOutcome(done=[(self.target, result)])
+        shown = [(messages.ERROR, f"{tutor}: {exc.message}") for tutor, exc in outcome.refused]
+        for _, generation in outcome.done:
+            level = messages.SUCCESS if generation.created else messages.WARNING
+            shown.append((level, generation.summary() + "."))
+        return shown
+
+
+class RegenerateCalendarLinksForm(ActionForm):
+    """New private calendar links: the old ones stop working (for a link that leaked)."""
+
+    ask_first = False
+
+    def perform_on(self, obj: Tutor, actor: User | None) -> Tutor:
+        return services.regenerate_calendar_token(obj, actor=actor)
+
+    def bulk_message(self, outcome: BulkOutcome) -> str:
+        return f"New calendar links for {len(outcome.done)} tutor(s)."
+
 
 @admin.register(Tutor)
-class TutorAdmin(TutorScopedMixin, ModelAdmin):
+class TutorAdmin(ActionAdminMixin, TutorScopedMixin, ModelAdmin):
     tutor_user_lookup = "user"
+    action_template = "admin/bookings/tutor/generate_sessions.html"
     list_display = (
         "name",
         "email",
@@ -157,10 +199,8 @@ class TutorAdmin(TutorScopedMixin, ModelAdmin):
         )
 
     @admin.action(description="Regenerate calendar links (old links stop working)", permissions=["change"])
-    def regenerate_calendar_links(self, request: HttpRequest, queryset: QuerySet[Tutor]) -> None:
-        for tutor in queryset:
-            services.regenerate_calendar_token(tutor, actor=request.user)
-        self.message_user(request, f"New calendar links for {queryset.count()} tutor(s).", messages.SUCCESS)
+    def regenerate_calendar_links(self, request: HttpRequest, queryset: QuerySet[Tutor]) -> HttpResponse | None:
+        return self.run_bulk_action(request, queryset, RegenerateCalendarLinksForm)
 
     def has_generate_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         # Generating creates sessions: it takes the right to add them.
@@ -168,7 +208,7 @@ class TutorAdmin(TutorScopedMixin, ModelAdmin):
 
     @action(description="Generate sessions from availability…", permissions=["generate"])
     def generate_sessions_selected(self, request: HttpRequest, queryset: QuerySet[Tutor]) -> HttpResponse | None:
-        return self._generate(request, list(queryset), bulk=True)
+        return self.run_bulk_action(request, queryset, GenerateSessionsForm)
 
     @action(
         description="Generate sessions",
@@ -177,54 +217,7 @@ class TutorAdmin(TutorScopedMixin, ModelAdmin):
         icon="event_repeat",
     )
     def generate_sessions_detail(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        tutor = self.get_object(request, unquote(object_id))  # through the tutor-scoped queryset
-        if tutor is None:
-            raise Http404("No such tutor.")
-        return self._generate(request, [tutor], bulk=False)
-
-    def _generate(self, request: HttpRequest, tutors: list[Tutor], *, bulk: bool) -> HttpResponse | None:
-        """Ask for the number of days (a GET or the list's first POST), then generate on its own POST."""
-        if not tutors:  # ids of tutors this user may not see are dropped by the scoped queryset
-            self.message_user(request, "No tutors selected.", messages.WARNING)
-            return None
-        confirmed = request.method == "POST" and request.POST.get("confirm") == "yes"
-        form = GenerateSessionsForm(request.POST if confirmed else None)
-        if not form.is_valid():
-            return self._generate_form(request, tutors, form, bulk=bulk)
-        for tutor in tutors:
-            report = services.generate_sessions(tutor=tutor, days=form.cleaned_data["days"], actor=request.user)
-            (result,) = report.tutors
-            level = messages.SUCCESS if result.created else messages.WARNING
-            self.message_user(request, result.summary() + ".", level)
-            if result.created:
-                self.log_change(request, tutor, f"Generated {result.created} session(s) from availability.")
-        if bulk:
-            return None
-        return HttpResponseRedirect(reverse("admin:bookings_tutor_change", args=[tutors[0].pk]))
-
-    def _generate_form(
-        self, request: HttpRequest, tutors: list[Tutor], form: GenerateSessionsForm, *, bulk: bool
-    ) -> TemplateResponse:
-        windows = dict(
-            Availability.objects.filter(tutor__in=tutors)
-            .values("tutor")
-            .annotate(n=Count("pk"))
-            .values_list("tutor", "n")
-        )
-        changelist = reverse("admin:bookings_tutor_changelist")
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.model._meta,
-            "original": None if bulk else tutors[0],
-            "title": "Generate sessions from availability",
-            "rows": [(tutor, windows.get(tutor.pk, 0)) for tutor in tutors],
-            "form": form,
-            "bulk": bulk,
-            "action_checkbox_name": ACTION_CHECKBOX_NAME,
-            "back_url": changelist if bulk else reverse("admin:bookings_tutor_change", args=[tutors[0].pk]),
-        }
-        request.current_app = self.admin_site.name
-        return TemplateResponse(request, GENERATE_TEMPLATE, context)
+        return self.run_action(request, object_id, GenerateSessionsForm)
 
     def get_queryset(self, request: HttpRequest):
         # Sessions pick their tutor through this admin's autocomplete, labelled by the user's name.

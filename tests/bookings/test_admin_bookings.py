@@ -498,10 +498,10 @@ def test_it_asks_once_for_the_reason_of_a_bulk_cancel_then_cancels_each(manager_
     assert page.status_code == 200
     html = page.content.decode()
     assert all(b.reference in html for b in (first, second, already))
-    assert 'name="reason"' in html and 'name="apply"' in html
+    assert 'name="reason"' in html and 'name="confirm" value="yes"' in html
     assert seats(session) == 2  # asking changed nothing
 
-    response = manager_client.post(reverse(CHANGELIST), {**selected, "apply": "1", "reason": "tutor"}, follow=True)
+    response = manager_client.post(reverse(CHANGELIST), {**selected, "confirm": "yes", "reason": "tutor"}, follow=True)
 
     for booking in (first, second):
         booking.refresh_from_db()
@@ -526,7 +526,7 @@ def test_it_marks_bookings_paid_in_bulk_with_what_each_owes(manager_client, mana
     assert "to pay 300,000 UZS" in page.content.decode()
     assert Payment.objects.count() == 2  # asking changed nothing
 
-    response = manager_client.post(reverse(CHANGELIST), {**selected, "apply": "1"}, follow=True)
+    response = manager_client.post(reverse(CHANGELIST), {**selected, "confirm": "yes"}, follow=True)
 
     assert Payment.objects.get(booking=unpaid, provider="cash").amount == Decimal("350000")
     assert Payment.objects.get(booking=part, provider="cash").amount == Decimal("300000")

@@ -1,0 +1,125 @@
+"""The booking list's columns and the booking page's read-only fields.
+
+Every figure comes from the admin's queryset (student, session and paid sum joined and summed in
+its one query); the row links offer what ``Booking``'s predicates allow, through the same
+``offered_for`` the booking page uses.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+from unfold.decorators import display
+
+from bookings.admin.base import BOOKING_STATUS_COLOURS, money, student_header
+from bookings.admin.booking_actions import ACTION_FORMS
+from bookings.models import Booking, PaymentProvider
+from bookings.payments.links import payment_links
+from bookings.selectors import PaymentState, amount_owed, payment_state
+
+# The list's colour of each payment state (bookings.selectors.payment_state). Every state is
+# listed: unfold shows the raw key, not the text, of a state missing here.
+PAYMENT_STATE_COLOURS = {
+    PaymentState.PAID: "success",
+    PaymentState.PART: "warning",
+    PaymentState.REFUND: "danger",
+    PaymentState.FREE: "info",
+    PaymentState.UNPAID: "grey",
+}
+
+
+class BookingColumnsMixin:
+    """The columns of BookingAdmin's list and the computed fields of its page."""
+
+    @display(description="Student", header=True, ordering="student__last_name")
+    def student_column(self, obj: Booking) -> list[str]:
+        return student_header(obj.student)
+
+    @display(description="Status", ordering="status", label=BOOKING_STATUS_COLOURS)
+    def status_badge(self, obj: Booking) -> tuple[str, str]:
+        return obj.status, obj.get_status_display()
+
+    @display(description="Actions")
+    def row_actions(self, obj: Booking) -> str:
+        """Icon links to the actions this booking's state allows; each opens its form (GET changes nothing)."""
+        links = []
+        for name, form in ACTION_FORMS.items():
+            if form.offered_for(obj):  # the row's paid sum is annotated: no query per row
+                head, tail = self.action_url_parts[name]
+                links.append((f"{head}{obj.pk}{tail}", form.title, getattr(self, name).icon))
+        return format_html_join(
+            "",
+            '<a href="{}" title="{}" class="material-symbols-outlined text-base-400 hover:text-primary-600 '
+            'md-18 px-0.5">{}</a>',
+            links,
+        )
+
+    @cached_property
+    def action_url_parts(self) -> dict[str, tuple[str, str]]:
+        """Each action's URL around the booking id: one reverse() per action, not one per link per row."""
+        changelist = reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_changelist")
+        parts = {}
+        for name in ACTION_FORMS:
+            url = reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_{name}", args=[0])
+            assert url.startswith(f"{changelist}0/")
+            parts[name] = (changelist, url.removeprefix(f"{changelist}0"))
+        return parts
+
+    def get_list_display(self, request: HttpRequest) -> tuple[str, ...]:
+        list_display = tuple(super().get_list_display(request))
+        if not self.has_change_permission(request):
+            list_display = tuple(name for name in list_display if name != "row_actions")
+        return list_display
+
+    @display(description="Payment", ordering="payment_method", label=PAYMENT_STATE_COLOURS)
+    def payment_column(self, obj: Booking) -> tuple[str, str]:
+        state = payment_state(obj, obj.paid_amount)
+        return state.value, f"{obj.get_payment_method_display()} · {state.label}"
+
+    @display(description="Time left", ordering="expires_at")
+    def time_left(self, obj: Booking) -> str:
+        return obj.time_left_display
+
+    @display(description="Price")
+    def price_display(self, obj: Booking) -> str:
+        return money(obj.price, obj.currency)
+
+    @display(description="Paid")
+    def paid_display(self, obj: Booking) -> str:
+        paid = obj.paid_amount  # with_paid_amount() in get_queryset
+        # Only a booking holding its seat is still to be paid (a cancelled one's money, if any, is
+        # for a refund; a rescheduled one's moved to the new booking).
+        due = amount_owed(obj, paid=paid) if obj.holds_seat else 0
+        return f"{money(paid, obj.currency)} ({money(due, obj.currency)} to pay)" if due else money(paid, obj.currency)
+
+    @display(description="Payment links")
+    def payment_links(self, obj: Booking) -> str:
+        """The Click and Payme checkout links for what is owed, each with a copy button (payment_links.js)."""
+        links = payment_links(obj)
+        if not links:
+            return "Only a pending booking that still owes money has payment links."
+        return format_html(
+            '<div class="flex flex-col gap-2 max-w-3xl" data-payment-links>{}</div>',
+            format_html_join(
+                "",
+                '<div class="flex items-center gap-2" data-payment-link="{0}">'
+                '<span class="font-medium w-12 shrink-0">{1}</span>'
+                '<input type="text" readonly value="{2}" id="payment-link-{0}" aria-label="{1} payment link" '
+                'class="border border-base-200 bg-base-50 font-mono grow min-w-0 px-2 py-1 rounded-default text-xs '
+                'text-font-default-light dark:bg-base-900 dark:border-base-700 dark:text-font-default-dark">'
+                '<button type="button" data-copy-link="payment-link-{0}" '
+                'class="border border-base-200 cursor-pointer font-medium inline-flex items-center gap-1 px-2 py-1 '
+                "rounded-default shadow-xs shrink-0 text-important hover:bg-base-100/80 dark:border-base-700 "
+                'dark:hover:bg-base-800/80"><span class="material-symbols-outlined md-18">content_copy</span>'
+                "<span data-copy-label>Copy</span></button></div>",
+                ((provider, PaymentProvider(provider).label, url) for provider, url in links.items()),
+            ),
+        )
+
+    @display(description="Rescheduled to")
+    def moved_to(self, obj: Booking) -> Booking | None:
+        # A reverse one-to-one: missing until the booking is rescheduled.
+        return getattr(obj, "rescheduled_to", None)
