@@ -15,6 +15,11 @@ its end as one INFO line.
 What an outage costs once Redis is back: writes made meanwhile were dropped, so a cached value can
 be older than its own invalidation (a dashboard version bump, an unread count forgotten) until its
 TTL lapses -- at most a minute for the dashboard, 30 s for badges and unread counts.
+
+One Redis client (and its connection pool) per Redis location and process: Django makes a cache
+object per request context (each thread, each async request), and each made its own client, so
+every request that touched the cache opened a new Redis connection -- whose handshake reads the
+redis package's metadata from disk: about 8 % of a payment callback's CPU (bench/payment_callbacks.py).
 """
 
 from __future__ import annotations
@@ -27,7 +32,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django.core.cache.backends.base import DEFAULT_TIMEOUT
-from django.core.cache.backends.redis import RedisCache
+from django.core.cache.backends.redis import RedisCache, RedisCacheClient
+from django.utils.functional import cached_property
 from redis import exceptions
 
 logger = logging.getLogger(__name__)
@@ -114,9 +120,24 @@ def breaker_for(location: str, window: float) -> Breaker:
 
 
 def reset_breakers() -> None:
-    """Forget every outage (tests that point the cache at a broken Redis start from a closed breaker)."""
+    """Forget every outage and every client (tests that point the cache at a broken Redis start from
+    a closed breaker and new connections)."""
     with _breakers_lock:
         _breakers.clear()
+        _clients.clear()
+
+
+_clients: dict[tuple[tuple[str, ...], str], RedisCacheClient] = {}
+
+
+def client_for(servers: list[str], options: dict[str, Any]) -> RedisCacheClient:
+    """The process's client for these servers and options, made once: its connection pools are
+    thread-safe (and redis-py opens new ones after a fork), so every cache object shares them."""
+    key = (tuple(servers), repr(sorted(options.items())))
+    with _breakers_lock:
+        if key not in _clients:
+            _clients[key] = RedisCacheClient(servers, **options)
+        return _clients[key]
 
 
 def _without_credentials(location: str) -> str:
@@ -136,6 +157,10 @@ class FailSoftRedisCache(RedisCache):
         window = float(options.pop("failure_window", FAILURE_WINDOW))
         super().__init__(server, {**params, "OPTIONS": options})
         self.breaker = breaker_for(",".join(self._servers), window)
+
+    @cached_property
+    def _cache(self) -> RedisCacheClient:
+        return client_for(self._servers, self._options)
 
     def _soft(self, fallback: Any, operation: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if not self.breaker.allow():

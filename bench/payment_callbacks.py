@@ -478,6 +478,7 @@ def main(argv: list[str] | None = None) -> int:
 
             settle(*TABLES)
             print(f"bench: {total:,} callbacks ({duplicates:,} duplicates fired with their original) ...", flush=True)
+            load_before = os.getloadavg()[0]
             measured = Phase(clients, server.port)
             sessions_before = pg_sessions()
             daphne_before = process_cpu(server.process.pid)
@@ -492,6 +493,7 @@ def main(argv: list[str] | None = None) -> int:
 
             new_connections = pg_sessions() - sessions_before
             daphne_cpu = process_cpu(server.process.pid) - daphne_before
+            load_after = os.getloadavg()[0]
             after = Phase(clients, server.port)
             healthz_after = healthz(after, total)
             checked, duplicate_count = check_answers(items, results)
@@ -539,6 +541,11 @@ def main(argv: list[str] | None = None) -> int:
             f"{healthz_cpu / total * 1000:.2f} ms a request ({latency(before)})",
         ),
         ("ratio callbacks / /healthz", f"{share:.1%} (of the better /healthz run)"),
+        (
+            "machine load",
+            f"{load_before:.1f} before the callbacks, {load_after:.1f} after (1-minute load average, "
+            f"{os.cpu_count()} CPUs: other work on the machine slows both figures of the ratio)",
+        ),
         ("exactly once", f"{double} double payments, {lost} lost; every duplicate answered idempotently"),
         ("payment log", f"{logged:,} calls logged"),
         (

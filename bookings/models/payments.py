@@ -51,6 +51,12 @@ class Payment(models.Model):
     perform_time = models.BigIntegerField(null=True, blank=True)
     cancel_time = models.BigIntegerField(null=True, blank=True)
     click_paydoc_id = models.CharField(max_length=32, blank=True)
+    # What the provider names the transaction's booking by (Payme's ``account``, Click's
+    # ``merchant_trans_id``), as it started it: a reschedule moves the payment to another booking,
+    # the provider keeps this one (Payme's GetStatement answers with it).
+    provider_account = models.CharField(
+        max_length=64, blank=True, help_text="The booking reference the provider's transaction was started with."
+    )
     performed_at = models.DateTimeField(null=True, blank=True)
     cancelled_at = models.DateTimeField(null=True, blank=True, help_text="When it was cancelled or last refunded.")
     # A refund asked of the provider and not done yet: a Payme payment waits for the merchant to
@@ -153,8 +159,9 @@ class Payment(models.Model):
 class PaymentLog(models.Model):
     """One call of a provider to our callback URLs: the request (secrets redacted) and our answer.
 
-    Written for every call, refused ones included (a forged signature, an unknown booking), outside
-    the transaction that handled it, so a call that failed is logged too.
+    Written for every call, refused ones included (a forged signature, an unknown booking): as the
+    last statement of the transaction that handled the call, so the money and its record commit
+    together; a call refused before the database, or one whose transaction failed, is logged on its own.
     """
 
     provider = models.CharField(max_length=8, choices=PaymentProvider.choices)

@@ -33,6 +33,7 @@ from bookings import services
 from bookings.models import Booking, Payment, PaymentProvider, PaymentStatus
 from bookings.payments.core import CLICK_HOLD, Call, attempt_of, clean_reference, find_booking, raw_text, refusal
 from bookings.selectors import MONEY_TAKEN, amount_owed
+from bookings.services.online import one_row
 
 logger = logging.getLogger("bookings.payments")
 
@@ -70,9 +71,13 @@ AMOUNT = re.compile(r"\d{1,12}(?:\.\d{1,6})?")  # soums, "1000" or "1000.00" as 
 FORM = "application/x-www-form-urlencoded"
 
 
-def handle(action: int, body: bytes | None, content_type: str) -> tuple[dict[str, Any], Call]:
-    """Answer one Click call to the Prepare (``action`` 0) or Complete (1) URL."""
-    call = Call(action=ACTIONS[action])
+def handle(action: int, body: bytes | None, content_type: str, *, address: str = "") -> tuple[dict[str, Any], Call]:
+    """Answer one Click call to the Prepare (``action`` 0) or Complete (1) URL.
+
+    A call that reaches the database is handled in one transaction whose last statement is its
+    log row (``Call.store``); the others are logged by the caller (``core.Call.log``).
+    """
+    call = Call(provider=CLICK, action=ACTIONS[action], address=address)
     fields = _parse(body, content_type)
     if fields is None:
         call.request = raw_text(body) if body is not None else {"body": "over the size limit"}
@@ -80,14 +85,18 @@ def handle(action: int, body: bytes | None, content_type: str) -> tuple[dict[str
     call.request = fields
     call.reference = fields.get("merchant_trans_id", "")
     code = _check_request(action, fields)
-    if code == 0:
-        try:
-            with transaction.atomic():
-                code = (_prepare if action == PREPARE else _complete)(fields, call)
-        except Exception:
-            logger.exception("Click %s for %s failed", ACTIONS[action], call.reference)
-            code, call.payment_id = -7, None
-    return _answer(action, code, fields, call), call
+    if code != 0:
+        return _answer(action, code, fields, call), call
+    try:
+        with transaction.atomic():
+            code = (_prepare if action == PREPARE else _complete)(fields, call)
+            answer = _answer(action, code, fields, call)
+            call.store(answer, error=code or None)
+    except Exception:
+        logger.exception("Click %s for %s failed", ACTIONS[action], call.reference)
+        call.failed()
+        answer = _answer(action, -7, fields, call)
+    return answer, call
 
 
 def _parse(body: bytes | None, content_type: str) -> dict[str, str] | None:
@@ -146,7 +155,7 @@ def _prepare(f: dict[str, str], call: Call) -> int:
     if booking is None:
         return -5
     amount = Decimal(f["amount"])
-    existing = Payment.objects.filter(provider=CLICK, provider_txn_id=f["click_trans_id"]).first()
+    existing = one_row(Payment.objects.filter(provider=CLICK, provider_txn_id=f["click_trans_id"]))
     if existing is not None:
         # The same Prepare again: the same merchant_prepare_id, or why it cannot be paid.
         existing = attempt_of(existing, booking)
@@ -167,6 +176,7 @@ def _prepare(f: dict[str, str], call: Call) -> int:
         amount=amount,
         provider_txn_id=f["click_trans_id"],
         holds_until=timezone.now() + CLICK_HOLD,
+        account=booking.reference,
         click_paydoc_id=f["click_paydoc_id"],
     )
     call.payment_id = payment.pk
@@ -186,9 +196,9 @@ def _complete(f: dict[str, str], call: Call) -> int:
     booking = find_booking(clean_reference(f["merchant_trans_id"]))
     if booking is None:
         return -5
-    payment = Payment.objects.filter(
-        pk=int(f["merchant_prepare_id"]), provider=CLICK, provider_txn_id=f["click_trans_id"]
-    ).first()
+    payment = one_row(
+        Payment.objects.filter(pk=int(f["merchant_prepare_id"]), provider=CLICK, provider_txn_id=f["click_trans_id"])
+    )
     payment = attempt_of(payment, booking) if payment is not None else None
     if payment is None:
         return -6

@@ -21,8 +21,6 @@ from django.utils import timezone
 
 from bookings.models import (
     Booking,
-    BookingAction,
-    BookingEvent,
     BookingStatus,
     CancelReason,
     Payment,
@@ -30,7 +28,7 @@ from bookings.models import (
     SessionStatus,
 )
 from bookings.selectors import amount_owed
-from bookings.services.online import locked_payment
+from bookings.services.online import CALLBACK_RELATED, locked_payment, one_row
 
 logger = logging.getLogger("bookings.payments")
 
@@ -49,6 +47,10 @@ REDACTED = "[redacted]"
 # Keys whose values are never stored or logged: signatures, passwords, keys, the auth header.
 SECRET_KEYS = frozenset({"sign_string", "password", "key", "secret", "secret_key", "authorization"})
 LOG_TEXT_LIMIT = 2000
+# A request nested deeper than this is cut there in the log: JSON parses far deeper nesting than a
+# walk of it (or the database's JSON) can take, and the log row must always be writable.
+LOG_DEPTH_LIMIT = 20
+TOO_DEEP = "(nested deeper than 20 levels)"
 
 
 def to_ms(moment: datetime) -> int:
@@ -83,14 +85,12 @@ def clean_reference(value: Any) -> str | None:
 
 
 def find_booking(reference: str | None) -> Booking | None:
-    """The booking, its row locked for the rest of the transaction (see bookings.services.online)."""
+    """The booking with its session, its row locked for the rest of the transaction (see
+    bookings.services.online). Product, tutor and student load only on the rare paths that need them."""
     if reference is None:
         return None
-    return (
-        Booking.objects.select_related("session__product", "session__tutor__user", "student")
-        .select_for_update(of=("self",))
-        .filter(reference=reference)
-        .first()
+    return one_row(
+        Booking.objects.select_related(*CALLBACK_RELATED).select_for_update(of=("self",)).filter(reference=reference)
     )
 
 
@@ -100,16 +100,15 @@ def attempt_of(payment: Payment, booking: Booking) -> Payment | None:
 
     A reschedule moves a booking's payments to the new booking (online attempts still pending
     included) while the provider keeps the reference the attempt was started with. An attempt
-    started for ``booking`` (its ``payment.started`` history row) and moved since is returned with
-    the booking it is on now locked (``locked_payment``): it is answered and paid there.
+    started for ``booking`` (its ``provider_account``) and moved since is returned with the booking
+    it is on now locked (``locked_payment``): it is answered and paid there.
     """
     if payment.booking_id == booking.pk:
         payment.booking = booking
         return payment
-    started_here = BookingEvent.objects.filter(
-        booking=booking, action=BookingAction.PAYMENT_STARTED, data__payment=payment.pk
-    ).exists()
-    return locked_payment(Payment.objects.filter(pk=payment.pk)) if started_here else None
+    if payment.provider_account != booking.reference:
+        return None
+    return locked_payment(Payment.objects.filter(pk=payment.pk), related=CALLBACK_RELATED)
 
 
 def refusal(booking: Booking, *, starting: bool, owed: Decimal | None = None) -> str | None:
@@ -204,16 +203,20 @@ def read_body(request: HttpRequest) -> bytes | None:
 # --- The log -----------------------------------------------------------------------------------------
 
 
-def redact(value: Any) -> Any:
-    """``value`` fit to store: secrets replaced, text cut short and free of NUL bytes (PostgreSQL
-    refuses them), numbers JSON can hold."""
+def redact(value: Any, depth: int = 0) -> Any:
+    """``value`` fit to store: secrets replaced, text cut short and free of NUL bytes and lone
+    surrogates (PostgreSQL refuses the first, UTF-8 cannot encode the second), numbers JSON can
+    hold, nesting cut at ``LOG_DEPTH_LIMIT`` levels. A log row that cannot be written would fail
+    the call it records (it commits with it)."""
+    if isinstance(value, dict | list) and depth >= LOG_DEPTH_LIMIT:
+        return TOO_DEEP
     if isinstance(value, dict):
         return {
-            _text(str(key)): REDACTED if str(key).lower() in SECRET_KEYS else redact(item)
+            _text(str(key)): REDACTED if str(key).lower() in SECRET_KEYS else redact(item, depth + 1)
             for key, item in list(value.items())[:100]
         }
     if isinstance(value, list):
-        return [redact(item) for item in value[:100]]
+        return [redact(item, depth + 1) for item in value[:100]]
     if isinstance(value, str):
         return _text(value)
     if isinstance(value, float) and not math.isfinite(value):
@@ -226,7 +229,8 @@ def redact(value: Any) -> Any:
 
 
 def _text(value: str) -> str:
-    return value.replace("\x00", "\ufffd")[:LOG_TEXT_LIMIT]
+    text = value[:LOG_TEXT_LIMIT].replace("\x00", "\ufffd")
+    return text if text.isascii() else text.encode("utf-8", "replace").decode("utf-8")
 
 
 def raw_text(body: bytes) -> dict[str, str]:
@@ -245,37 +249,67 @@ def log_call(
     payment_id: int | None = None,
     reference: str = "",
 ) -> None:
-    """One line in the process log and one PaymentLog row per call; a failure to log never fails the call."""
-    logger.info(
-        "%s %s from %s: booking %s, payment %s, answered %s",
-        provider,
-        action,
-        address or "?",
-        reference or "-",
-        payment_id or "-",
-        "ok" if error is None else error,
+    """One line in the process log and one PaymentLog row per call, on its own (outside any
+    transaction that handled it); a failure to log never fails the call."""
+    call = Call(
+        provider=provider, action=action, address=address, request=request, reference=reference, payment_id=payment_id
     )
-    try:
-        PaymentLog.objects.create(
-            provider=provider,
-            action=_text(action)[:40],
-            payment_id=payment_id,
-            booking_reference=_text(reference)[:64],
-            remote_addr=_text(address)[:64],
-            request=redact(request),
-            response=redact(response),
-            error=error,
-        )
-    except Exception:
-        logger.exception("Could not store the log of a %s %s call", provider, action)
+    call.log(response, error=error)
+
+
+def store_log(call: Call, response: dict[str, Any], *, error: int | None) -> None:
+    """The call's PaymentLog row; raises when it cannot be written."""
+    PaymentLog.objects.create(
+        provider=call.provider,
+        action=_text(call.action)[:40],
+        payment_id=call.payment_id,
+        booking_reference=_text(call.reference)[:64],
+        remote_addr=_text(call.address)[:64],
+        request=redact(call.request),
+        response=redact(response),
+        error=error,
+    )
 
 
 @dataclass
 class Call:
     """What one callback did, for the answer and the log."""
 
+    provider: str
     action: str
+    address: str = ""
     request: Any = None
     reference: str = ""
     payment_id: int | None = None
+    logged: bool = False  # its PaymentLog row is written (``store``)
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def store(self, response: dict[str, Any], *, error: int | None) -> None:
+        """Write the call's PaymentLog row as the last statement of the transaction that handled it:
+        the money and its record commit together. If it cannot be written, it raises and that
+        transaction rolls back; the caller answers a system error and logs that on its own."""
+        store_log(self, response, error=error)
+        self.logged = True
+
+    def failed(self) -> None:
+        """The call's transaction rolled back: nothing of it is stored, its log row neither."""
+        self.payment_id, self.logged = None, False
+
+    def log(self, response: dict[str, Any], *, error: int | None) -> None:
+        """One line in the process log per call, and its PaymentLog row unless the transaction that
+        handled it stored it already (``store``); a failure to log never fails the call."""
+        logger.info(
+            "%s %s from %s: booking %s, payment %s, answered %s",
+            self.provider,
+            self.action,
+            self.address or "?",
+            self.reference or "-",
+            self.payment_id or "-",
+            "ok" if error is None else error,
+        )
+        if self.logged:
+            return
+        try:
+            store_log(self, response, error=error)
+        except Exception:
+            logger.exception("Could not store the log of a %s %s call", self.provider, self.action)

@@ -52,7 +52,7 @@ from bookings.payments.core import (
     to_ms,
 )
 from bookings.selectors import amount_owed
-from bookings.services.online import locked_payment
+from bookings.services.online import CALLBACK_RELATED, locked_payment, one_row
 
 logger = logging.getLogger("bookings.payments")
 
@@ -123,9 +123,15 @@ class RPCError(Exception):
 Result = dict[str, Any] | RPCError
 
 
-def handle(*, method_allowed: bool, authorization: str, body: bytes | None) -> tuple[dict[str, Any], Call]:
-    """Answer one call; the envelope's ``id`` is echoed whenever the body could be read."""
-    call = Call(action="?")
+def handle(
+    *, method_allowed: bool, authorization: str, body: bytes | None, address: str = ""
+) -> tuple[dict[str, Any], Call]:
+    """Answer one call; the envelope's ``id`` is echoed whenever the body could be read.
+
+    A method that reaches the database runs in one transaction whose last statement is the call's
+    log row (``Call.store``); the others are logged by the caller (``core.Call.log``).
+    """
+    call = Call(provider=PAYME, action="?", address=address)
     payload = _json(body)
     if body is None:
         call.request = {"body": "over the size limit"}
@@ -134,13 +140,41 @@ def handle(*, method_allowed: bool, authorization: str, body: bytes | None) -> t
     request_id = _request_id(payload)
     if isinstance(payload, dict) and isinstance(payload.get("method"), str):
         call.action = payload["method"][:40]
-    result = _result(method_allowed, authorization, body, payload, call)
+    checked = _checked(method_allowed, authorization, body, payload)
+    if isinstance(checked, RPCError):
+        return _envelope(request_id, checked), call
+    method, params = checked
+    try:
+        with transaction.atomic():
+            answer = _envelope(request_id, method(params, call))
+            call.store(answer, error=_code(answer))
+    except RPCError as error:  # raised before anything was written
+        call.logged = False
+        answer = _envelope(request_id, error)
+    except Exception:
+        logger.exception("Payme %s failed", call.action)
+        call.failed()
+        answer = _envelope(request_id, RPCError(-32400))
+    return answer, call
+
+
+def _envelope(request_id: Any, result: Result) -> dict[str, Any]:
     if isinstance(result, RPCError):
-        return {"jsonrpc": "2.0", "id": request_id, "error": result.as_json()}, call
-    return {"jsonrpc": "2.0", "id": request_id, "result": result}, call
+        return {"jsonrpc": "2.0", "id": request_id, "error": result.as_json()}
+    return {"jsonrpc": "2.0", "id": request_id, "result": result}
 
 
-def _result(method_allowed: bool, authorization: str, body: bytes | None, payload: Any, call: Call) -> Result:
+def _code(answer: dict[str, Any]) -> int | None:
+    return answer["error"]["code"] if "error" in answer else None
+
+
+Method = Callable[[dict[str, Any], Call], Result]
+
+
+def _checked(
+    method_allowed: bool, authorization: str, body: bytes | None, payload: Any
+) -> RPCError | tuple[Method, dict[str, Any]]:
+    """Everything checked before the database: the method and its params, or the error to answer."""
     if not method_allowed:
         return RPCError(-32300)
     if not authorized(authorization):
@@ -157,15 +191,7 @@ def _result(method_allowed: bool, authorization: str, body: bytes | None, payloa
     params = payload.get("params")
     if not isinstance(params, dict):
         return RPCError(-32600, "params")
-    try:
-        with transaction.atomic():
-            return method(params, call)
-    except RPCError as error:
-        return error
-    except Exception:
-        logger.exception("Payme %s failed", call.action)
-        call.payment_id = None
-        return RPCError(-32400)
+    return method, params
 
 
 def authorized(header: str) -> bool:
@@ -257,7 +283,9 @@ def _transaction(params: dict[str, Any], call: Call) -> Payment:
 
     The booking is the payment's own: after a reschedule, the booking the attempt moved to.
     """
-    payment = locked_payment(Payment.objects.filter(provider=PAYME, provider_txn_id=_txn_id(params)))
+    payment = locked_payment(
+        Payment.objects.filter(provider=PAYME, provider_txn_id=_txn_id(params)), related=CALLBACK_RELATED
+    )
     if payment is None:
         raise RPCError(-31003, "id")
     call.payment_id, call.reference = payment.pk, payment.booking.reference
@@ -317,7 +345,7 @@ def check_perform(params: dict[str, Any], call: Call) -> Result:
 def create(params: dict[str, Any], call: Call) -> Result:
     txn_id, payme_time, amount = _txn_id(params), _number(params, "time"), _amount(params)
     booking = _booking(params, call)
-    existing = Payment.objects.filter(provider=PAYME, provider_txn_id=txn_id).first()
+    existing = one_row(Payment.objects.filter(provider=PAYME, provider_txn_id=txn_id))
     if existing is not None:
         call.payment_id = existing.pk
         return _created_again(existing, booking, amount)
@@ -331,6 +359,7 @@ def create(params: dict[str, Any], call: Call) -> Result:
         provider=PAYME,
         amount=in_soums(amount),
         provider_txn_id=txn_id,
+        account=call.reference,  # as Payme sent it: GetStatement answers with it
         # Payme's clock, but never ahead of ours: a future ``time`` must not hold a seat for longer.
         holds_until=from_ms(min(payme_time, now_ms()) + PAYME_TIMEOUT_MS),
         provider_state=CREATED,
@@ -432,7 +461,7 @@ def statement(params: dict[str, Any], call: Call) -> Result:
                 "id": payment.provider_txn_id,
                 "time": payment.provider_time,
                 "amount": int(in_tiyin(payment.amount)),
-                "account": {"booking": payment.booking.reference},
+                "account": {"booking": payment.provider_account or payment.booking.reference},
                 "create_time": payment.create_time or 0,
                 "perform_time": payment.perform_time or 0,
                 "cancel_time": payment.cancel_time or 0,
@@ -446,7 +475,7 @@ def statement(params: dict[str, Any], call: Call) -> Result:
     }
 
 
-METHODS: dict[str, Callable[[dict[str, Any], Call], Result]] = {
+METHODS: dict[str, Method] = {
     "CheckPerformTransaction": check_perform,
     "CreateTransaction": create,
     "PerformTransaction": perform,

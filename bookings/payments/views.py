@@ -4,7 +4,8 @@ No session, cookie, CSRF token or login: a provider proves itself by its signatu
 key (Payme), checked before the database is read, and optionally by its address
 (PAYMENT_ALLOWED_IPS). Nothing here reads ``request.session``, ``request.user`` or ``request.POST``,
 so no middleware has a reason to set a cookie or parse a body, and the body is read only up to
-PAYMENT_MAX_BODY_BYTES. Every call is logged (``core.log_call``).
+PAYMENT_MAX_BODY_BYTES. Every call is logged: in the transaction that handled it when it reached
+the database (``core.Call.store``), else on its own (``core.Call.log``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from bookings.models import PaymentProvider
 from bookings.payments import click, payme
-from bookings.payments.core import Call, address_allowed, client_address, log_call, read_body
+from bookings.payments.core import Call, address_allowed, client_address, read_body
 
 
 @csrf_exempt
@@ -65,38 +66,35 @@ def _click(request: HttpRequest, action: int) -> JsonResponse:
     address = client_address(request)
     if request.method != "POST" or not address_allowed(address):
         # Not a call Click makes: answered as Click's "error in request", nothing read.
-        call = Call(action=click.ACTIONS[action], request={"method": request.method, "refused": "method or address"})
+        call = Call(
+            provider=PaymentProvider.CLICK,
+            action=click.ACTIONS[action],
+            address=address,
+            request={"method": request.method, "refused": "method or address"},
+        )
         answer = {"error": -8, "error_note": click.NOTES[-8]}
     else:
-        answer, call = click.handle(action, read_body(request), request.content_type or "")
-    return _respond(PaymentProvider.CLICK, address, answer, call, error=answer["error"] or None)
+        answer, call = click.handle(action, read_body(request), request.content_type or "", address=address)
+    return _respond(answer, call, error=answer["error"] or None)
 
 
 def _payme(request: HttpRequest) -> JsonResponse:
     address = client_address(request)
     if not address_allowed(address):
-        call = Call(action="?", request={"refused": "address"})
+        call = Call(provider=PaymentProvider.PAYME, action="?", address=address, request={"refused": "address"})
         answer = {"jsonrpc": "2.0", "id": None, "error": payme.RPCError(-32504).as_json()}
     else:
         answer, call = payme.handle(
             method_allowed=request.method == "POST",
             authorization=request.headers.get("Authorization", ""),
             body=read_body(request) if request.method == "POST" else b"",
+            address=address,
         )
     error = answer["error"]["code"] if "error" in answer else None
-    return _respond(PaymentProvider.PAYME, address, answer, call, error=error)
+    return _respond(answer, call, error=error)
 
 
-def _respond(provider: str, address: str, answer: dict[str, Any], call: Call, *, error: int | None) -> JsonResponse:
-    log_call(
-        provider=provider,
-        action=call.action,
-        address=address,
-        request=call.request,
-        response=answer,
-        error=error,
-        payment_id=call.payment_id,
-        reference=call.reference,
-    )
+def _respond(answer: dict[str, Any], call: Call, *, error: int | None) -> JsonResponse:
+    call.log(answer, error=error)
     # Always 200: Payme reads any other status as a system error, Click reads the ``error`` field.
     return JsonResponse(answer, json_dumps_params={"ensure_ascii": False})

@@ -15,6 +15,7 @@ live booking (a reschedule moves it), so the booking to lock is the payment's ow
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from functools import partial
@@ -23,10 +24,11 @@ from typing import Any
 from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from backoffice.models import User
 from bookings.errors import BookingNotAllowed, InvalidTransition
 from bookings.models import SEAT_HOLDING, Booking, BookingStatus, CancelReason, Payment, PaymentProvider, PaymentStatus
 from bookings.notify import SMSMessage, send_emails, send_sms
@@ -43,6 +45,11 @@ PAYME_PERFORMED = 2  # Payme's state of a performed transaction (bookings.paymen
 # A payment's booking is read, locked, and the payment read again: each further pass follows a
 # reschedule that moved it in between. More than a few in one callback is not a race but a bug.
 LOCK_PASSES = 5
+# What a service reads with a booking (``_common.fresh``), and the lighter read of the providers'
+# callbacks: the booking and its session. Product, tutor and student load on the rare paths that
+# need them (a late payment re-booking its seat, a refund's e-mail).
+SERVICE_RELATED = ("session__product", "session__tutor__user", "student")
+CALLBACK_RELATED = ("session",)
 # The provider's own bookkeeping on a payment (see Payment); the only fields callers may set here.
 PROVIDER_FIELDS = frozenset(
     {
@@ -64,13 +71,16 @@ def start_online_payment(
     amount: Decimal,
     provider_txn_id: str,
     holds_until: datetime,
-    actor: Any = None,
+    account: str = "",
+    actor: User | None = None,
     **provider_fields: Any,
 ) -> Payment:
     """Record a provider's new transaction for ``booking`` as a pending payment; nothing is paid yet.
 
     Until ``holds_until`` the booking is not expired (the provider's own time limit: money may be
-    on its way). Starting the same transaction again returns the payment already started.
+    on its way). ``account``: the reference the provider names the booking by, as it sent it
+    (``provider_account``; the booking's reference when not given). Starting the same transaction
+    again returns the payment already started.
     """
     if provider not in ONLINE_PROVIDERS:
         raise BookingNotAllowed(f"“{provider}” is not an online payment provider.")
@@ -80,7 +90,7 @@ def start_online_payment(
     _check_fields(provider_fields)
     with transaction.atomic():
         current = fresh(booking, lock=True)
-        existing = Payment.objects.filter(provider=provider, provider_txn_id=provider_txn_id).first()
+        existing = one_row(Payment.objects.filter(provider=provider, provider_txn_id=provider_txn_id))
         if existing is not None:
             if existing.booking_id != current.pk:
                 raise BookingNotAllowed(f"{provider} transaction {provider_txn_id} belongs to another booking.")
@@ -92,6 +102,7 @@ def start_online_payment(
             currency=current.currency,
             status=PaymentStatus.PENDING,
             provider_txn_id=provider_txn_id,
+            provider_account=account or current.reference,
             holds_until=holds_until,
             created_at=timezone.now(),
             **provider_fields,
@@ -108,20 +119,29 @@ def start_online_payment(
     return payment
 
 
-def locked_payment(payments: QuerySet[Payment]) -> Payment | None:
-    """The payment ``payments`` selects, its booking's row locked first and the payment's after it
-    (the order every writer of a booking's money keeps); ``payment.booking`` is that booking, fresh.
+def one_row[ModelT: Model](rows: QuerySet[ModelT]) -> ModelT | None:
+    """The row ``rows`` selects by a unique key, or None: ``first()`` without the ORDER BY it adds
+    from ``Meta.ordering``, whose compiling cost more than the rest of a callback's query."""
+    found = list(rows.order_by()[:1])
+    return found[0] if found else None
 
-    Runs inside the caller's transaction. A reschedule moves a booking's payments under the old
-    booking's lock, so the payment is read again once the lock is held: if it was moved in between,
-    the lock is taken on the booking it moved to. None when ``payments`` selects nothing.
+
+def locked_payment(payments: QuerySet[Payment], *, related: Sequence[str] = SERVICE_RELATED) -> Payment | None:
+    """The payment ``payments`` selects, its booking's row locked first and the payment's after it
+    (the order every writer of a booking's money keeps); ``payment.booking`` is that booking, fresh,
+    with ``related`` (``CALLBACK_RELATED`` for the providers' callbacks).
+
+    Runs inside the caller's transaction. Two statements: the booking is locked through a subquery
+    on the payment, then the payment is read again under that lock. A reschedule moves a booking's
+    payments under the old booking's lock, so if it was moved in between, the second read finds
+    nothing and the lock is taken on the booking it moved to. None when ``payments`` selects nothing.
     """
+    bookings = Booking.objects.select_related(*related).select_for_update(of=("self",))
     for _ in range(LOCK_PASSES):
-        booking_id = payments.values_list("booking_id", flat=True).first()
-        if booking_id is None:
+        booking = one_row(bookings.filter(pk__in=payments.values("booking_id")))
+        if booking is None:
             return None
-        booking = fresh(Booking(pk=booking_id), lock=True)
-        payment = payments.filter(booking_id=booking_id).select_for_update().first()
+        payment = one_row(payments.filter(booking_id=booking.pk).select_for_update())
         if payment is not None:
             payment.booking = booking
             return payment
@@ -129,7 +149,12 @@ def locked_payment(payments: QuerySet[Payment]) -> Payment | None:
 
 
 def cancel_payment_attempt(
-    payment: Payment, *, failed: bool = False, note: str = "", actor: Any = None, **provider_fields: Any
+    payment: Payment,
+    *,
+    failed: bool = False,
+    note: str = "",
+    actor: User | None = None,
+    **provider_fields: Any,
 ) -> Payment:
     """End a pending online payment without money: ``cancelled``, or ``failed`` when the provider
     reported an error. The booking is left as it was (a pending one waits for its own deadline)."""
@@ -168,7 +193,7 @@ def set_provider_state(payment: Payment, **provider_fields: Any) -> Payment:
     return payment
 
 
-def refund(payment: Payment, *, amount: Decimal | int | str | None = None, reason: str, actor: Any) -> Payment:
+def refund(payment: Payment, *, amount: Decimal | int | str | None = None, reason: str, actor: User | None) -> Payment:
     """Record money of a paid payment returned: all that is left of it (``amount=None``) or a part.
 
     A refund that leaves nothing of the payment cancels its booking (the one holding the seat: a
@@ -221,7 +246,7 @@ def refund(payment: Payment, *, amount: Decimal | int | str | None = None, reaso
     return current
 
 
-def request_payme_refund(payment: Payment, *, reason: str, actor: Any) -> Payment:
+def request_payme_refund(payment: Payment, *, reason: str, actor: User | None) -> Payment:
     """Mark a performed Payme payment "refund requested": the money goes back only from Payme's side.
 
     Payme's Merchant API has no refund call for the merchant: the merchant cancels the transaction
@@ -271,7 +296,7 @@ def _when(payment: Payment) -> str:
     return f"{timezone.localtime(payment.refund_requested_at):%d %b %Y %H:%M}"
 
 
-def send_payment_link(booking: Booking, *, actor: Any, sms: bool = True, email: bool = True) -> dict[str, str]:
+def send_payment_link(booking: Booking, *, actor: User | None, sms: bool = True, email: bool = True) -> dict[str, str]:
     """Send the booking's Click and Payme links to its student by SMS and/or e-mail; write it to the history.
 
     Only for a pending booking that owes money. Sent outside any transaction (a slow SMS gateway
@@ -350,7 +375,7 @@ def _link_sms(text: dict[str, str]) -> str:
     return " ".join(parts)
 
 
-def _delivery(channel: str, student: Any, error: str) -> str:
+def _delivery(channel: str, student: User, error: str) -> str:
     address = str(student.phone) if channel == "sms" else student.email
     return f"sent to {address}" if not error else f"not sent to {address}: {error}"
 

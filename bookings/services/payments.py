@@ -26,7 +26,7 @@ from bookings.services._common import change_status, fresh, log_event, publish_b
 from bookings.services.reminders import schedule_start_reminders
 from bookings.services.seats import publish_slot, take_seat
 from bookings.services.transitions import copy_state, mark_confirmed
-from realtime.events import publish, staff_group
+from realtime.events import GroupEvent, publish_later, staff_group
 
 # The first two are bookings.selectors', the one definition of what is paid and owed.
 __all__ = ["amount_owed", "move_payments", "paid_total", "pay_attempt", "record_payment"]
@@ -37,7 +37,7 @@ def record_payment(
     *,
     provider: str,
     amount: Decimal | int | str,
-    actor: Any = None,
+    actor: User | None = None,
     provider_txn_id: str | None = None,
 ) -> Payment:
     """Record a paid payment. Once the price is covered a pending booking is confirmed.
@@ -76,7 +76,7 @@ def _already_recorded(booking: Booking, provider: str, provider_txn_id: str) -> 
 
 
 def _record_payment(
-    booking: Booking, *, provider: str, amount: Decimal, actor: Any, provider_txn_id: str | None
+    booking: Booking, *, provider: str, amount: Decimal, actor: User | None, provider_txn_id: str | None
 ) -> Payment:
     with transaction.atomic():
         # Lock the booking first: a payment must never be lost to a sweeper expiring the booking at
@@ -110,7 +110,7 @@ def pay_attempt(
     booking: Booking,
     owed: Decimal,
     now: datetime | None = None,
-    actor: Any = None,
+    actor: User | None = None,
     **provider_fields: Any,
 ) -> Payment:
     """Pay a pending online attempt, in the transaction of a provider's callback that holds its booking.
@@ -147,7 +147,7 @@ def _take(
     provider: str,
     amount: Decimal,
     owed: Decimal,
-    actor: Any,
+    actor: User | None,
     attempt: Payment | None,
     provider_txn_id: str | None,
     provider_fields: dict[str, Any] | None = None,
@@ -180,11 +180,15 @@ def _take(
         amount=str(amount),
     )
     covered = amount >= owed  # owed was read under the lock: no second sum needed
+    status = booking.status
     if booking.status == BookingStatus.PENDING and covered:
         mark_confirmed(booking, actor=actor, via="payment", payment=payment.pk)
     elif booking.status == BookingStatus.CANCELLED:
         _after_late_payment(booking, actor=actor, covered=covered, payment=payment)
     _publish_received(payment, booking)
+    if booking.status == status:
+        # Money in changes revenue even when the booking's status does not (a change bumps it itself).
+        bump_dashboard_version()
     return payment
 
 
@@ -214,22 +218,21 @@ def move_payments(old: Booking, new: Booking, *, actor: User | None = None) -> l
 
 
 def _publish_received(payment: Payment, booking: Booking) -> None:
-    publish(
-        "payment.received",
-        {
-            "payment": payment.pk,
-            "booking": booking.pk,
-            "reference": booking.reference,
-            "provider": payment.provider,
-            "amount": str(payment.amount),
-            "currency": payment.currency,
-            "booking_status": booking.status,
-            "needs_refund": booking.needs_refund,
-            "summary": f"{payment.amount:,.0f} {payment.currency} for {booking.reference} ({payment.provider})",
-        },
-        groups=[staff_group()],
-    )
-    bump_dashboard_version()  # money in changes revenue even when the booking's status does not
+    """``payment.received`` to the staff after commit; its envelope is built only then (no
+    notification is stored for it: the staff group hears it live)."""
+    data = {
+        "payment": payment.pk,
+        "booking": booking.pk,
+        "reference": booking.reference,
+        "provider": payment.provider,
+        "amount": str(payment.amount),
+        "currency": payment.currency,
+        "booking_status": booking.status,
+        "needs_refund": booking.needs_refund,
+        "summary": f"{payment.amount:,.0f} {payment.currency} for {booking.reference} ({payment.provider})",
+    }
+    event: GroupEvent = ("payment.received", data, [staff_group()])
+    publish_later(lambda: [event])
 
 
 def _replayed(payment: Payment) -> Payment:
@@ -265,7 +268,7 @@ def _overpaid_message(booking: Booking, *, amount: Decimal, owed: Decimal) -> st
     )
 
 
-def _after_late_payment(booking: Booking, *, actor: Any, covered: bool, payment: Payment) -> None:
+def _after_late_payment(booking: Booking, *, actor: User | None, covered: bool, payment: Payment) -> None:
     if covered and booking.cancel_reason == CancelReason.EXPIRED and _reinstate(booking, actor=actor, payment=payment):
         return
     Booking.objects.filter(pk=booking.pk).update(needs_refund=True, updated_at=timezone.now())
@@ -279,7 +282,7 @@ def _after_late_payment(booking: Booking, *, actor: Any, covered: bool, payment:
     )
 
 
-def _reinstate(booking: Booking, *, actor: Any, payment: Payment) -> bool:
+def _reinstate(booking: Booking, *, actor: User | None, payment: Payment) -> bool:
     """Give an expired booking its seat back, if the session still has one."""
     now = timezone.now()
     try:

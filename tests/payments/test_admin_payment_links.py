@@ -100,7 +100,7 @@ def test_sending_the_link_delivers_both_and_writes_the_history(operator_client, 
     assert len(sms.outbox) == 1 and len(mailoutbox) == 1
     event = BookingEvent.objects.get(booking=booking, action="payment.link_sent")
     assert event.actor == response.wsgi_request.user
-    assert "payment.link_sent" in response.content.decode()  # on the page's history
+    assert "Payment link sent" in response.content.decode()  # on the page's history, in words
 
 
 def test_a_failed_channel_is_reported_as_a_warning(operator_client, booking, mailoutbox, settings):

@@ -141,3 +141,52 @@ def test_it_moves_the_payments_of_rescheduled_bookings_to_the_live_booking_and_b
     finally:
         executor = MigrationExecutor(connection)
         migrate(executor.loader.graph.leaf_nodes())
+
+
+ACCOUNT = ("bookings", "0009_payment_provider_account")
+
+
+def test_it_gives_each_online_attempt_the_reference_it_was_started_with():
+    executor = MigrationExecutor(connection)
+    before = executor.loader.get_migration(*ACCOUNT).dependencies
+    apps = migrate(before)
+    try:
+        Booking = apps.get_model("bookings", "Booking")
+        Payment = apps.get_model("bookings", "Payment")
+        BookingEvent = apps.get_model("bookings", "BookingEvent")
+        user = apps.get_model("backoffice", "User").objects.create(username="payer", email="p@example.com")
+        product = apps.get_model("bookings", "Product").objects.create(code="ACC", name="Mock", price=Decimal("1000"))
+        starts = timezone.now() + timedelta(days=3)
+
+        def booking(reference: str, status: str, **fields):
+            session = apps.get_model("bookings", "Session").objects.create(
+                product=product, starts_at=starts, ends_at=starts + timedelta(hours=3), capacity=5
+            )
+            return Booking.objects.create(
+                reference=reference, student=user, session=session, price=Decimal("1000"), status=status, **fields
+            )
+
+        old = booking("ACC0001", "cancelled", cancel_reason="rescheduled")
+        new = booking("ACC0002", "confirmed", rescheduled_from=old)
+        # Started for ACC0001, then moved with its money to ACC0002 by a reschedule.
+        moved = Payment.objects.create(
+            booking=new, provider="payme", amount=Decimal("1000"), status="paid", provider_txn_id="p-1"
+        )
+        here = Payment.objects.create(
+            booking=new, provider="click", amount=Decimal("1000"), status="pending", provider_txn_id="7001"
+        )
+        cash = Payment.objects.create(booking=new, provider="cash", amount=Decimal("1000"), status="paid")
+        BookingEvent.objects.create(booking=old, action="payment.started", data={"payment": moved.pk})
+        BookingEvent.objects.create(booking=new, action="payment.started", data={"payment": here.pk})
+        BookingEvent.objects.create(booking=new, action="payment.received", data={"payment": cash.pk})
+
+        Payment = migrate([ACCOUNT]).get_model("bookings", "Payment")
+
+        assert dict(Payment.objects.values_list("pk", "provider_account")) == {
+            moved.pk: "ACC0001",
+            here.pk: "ACC0002",
+            cash.pk: "",
+        }
+    finally:
+        executor = MigrationExecutor(connection)
+        migrate(executor.loader.graph.leaf_nodes())

@@ -90,6 +90,14 @@ def test_a_click_complete_naming_another_booking_is_still_refused(client, bookin
     assert Payment.objects.get(pk=prepare_id).status == PaymentStatus.PENDING
 
 
+def test_a_click_payment_stores_the_reference_it_was_prepared_for(client, booking):
+    prepare_id = click_prepare(client, booking.reference)["merchant_prepare_id"]
+    new = move(booking)
+
+    payment = Payment.objects.get(pk=prepare_id)
+    assert (payment.booking_id, payment.provider_account) == (new.pk, booking.reference)
+
+
 def test_a_new_click_payment_for_the_rescheduled_reference_is_refused(client, booking):
     move(booking)
     assert click_prepare(client, booking.reference, click_trans_id="7002")["error"] == -9
@@ -119,6 +127,22 @@ def test_a_repeated_payme_create_after_a_reschedule_answers_the_same_transaction
     move(booking)
 
     assert payme_create(client, booking.reference) == first
+
+
+def test_get_statement_reports_a_moved_transaction_under_the_account_it_was_created_with(client, booking):
+    """Payme's statement must match its own records: the account CreateTransaction gave, as it gave it
+    (here in lower case), not the reference of the booking the payment moved to."""
+    transaction = payme_create(client, booking.reference.lower())["result"]["transaction"]
+    new = move(booking)
+    payme(client, "PerformTransaction", {"id": TXN})
+    now = to_ms(timezone.now())
+
+    statement = payme(client, "GetStatement", {"from": now - 60_000, "to": now + 60_000})["result"]
+
+    [entry] = statement["transactions"]
+    assert (entry["id"], entry["transaction"], entry["state"]) == (TXN, transaction, 2)
+    assert entry["account"] == {"booking": booking.reference.lower()}
+    assert Payment.objects.get(pk=transaction).booking_id == new.pk
 
 
 def test_a_new_payme_transaction_for_the_rescheduled_reference_is_refused(client, booking):
