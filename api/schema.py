@@ -81,6 +81,7 @@ class AutoSchema(openapi.AutoSchema):
             statuses.add(400)
         if "{" in self.path or is_list:  # an object of someone else's; a page past the last
             statuses.add(404)
-        if view.get_throttles():
+        # A throttle may count only some methods (api.throttles.BookingChangeThrottle: not the reads).
+        if any(getattr(t, "counts", lambda method, view: True)(self.method, view) for t in view.get_throttles()):
             statuses.add(429)
         return statuses

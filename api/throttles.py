@@ -1,4 +1,5 @@
-"""Throttles of the sign-in endpoints: per phone (or login) and per address, counted in the cache.
+"""Throttles of the sign-in endpoints (per phone or login, and per address) and of booking changes
+(per user), counted in the cache.
 
 The cache is Redis in production, shared by every process (settings.CACHES), so the counts hold
 across daphne processes. It fails soft (backoffice.cache): while Redis is down the counts lapse
@@ -12,8 +13,9 @@ import hashlib
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
-from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.throttling import SimpleRateThrottle, UserRateThrottle
 
 from backoffice.phones import normalize_phone
 
@@ -73,3 +75,22 @@ class TokenPhoneThrottle(_PerPhone):
 
 class TokenAddressThrottle(_PerAddress):
     scope = "token_address"
+
+
+class BookingChangeThrottle(UserRateThrottle):
+    """Changes to a student's bookings, per user: book, cancel, reschedule, and the payment links.
+
+    Counted in the shared cache like the sign-in throttles, so the limit holds across processes.
+    Reads of the same views (``GET bookings/``) are not counted; a view whose GET is part of
+    paying (``pay/``) says so with ``throttle_reads = True``.
+    """
+
+    scope = "booking_change"
+
+    @staticmethod
+    def counts(method: str, view: Any) -> bool:
+        """Whether a ``method`` request to ``view`` is counted (the schema documents a 429 for it)."""
+        return method not in SAFE_METHODS or getattr(view, "throttle_reads", False)
+
+    def allow_request(self, request: Request, view: Any) -> bool:
+        return super().allow_request(request, view) if self.counts(request.method, view) else True

@@ -20,7 +20,7 @@ from django.contrib.auth.admin import GroupAdmin as BaseGroupAdmin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.models import Group
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -28,25 +28,22 @@ from django.utils.html import format_html
 from django_q import models as q_models
 from django_q.admin import ScheduleAdmin as QScheduleAdmin
 from unfold.admin import ModelAdmin, TabularInline
-from unfold.decorators import display
+from unfold.decorators import action, display
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 from unfold.widgets import UnfoldAdminSelectWidget
 
 from backoffice.admin_lists import SafeChangeListMixin
 from backoffice.contacts import UniqueContactMixin
 from backoffice.models import STAFF_ROLES, Role, Staff, Student, User
+from backoffice.people_access import ManagersOnlyPagesMixin, manages_staff
 from backoffice.task_schedules import TASK_PATHS, schedule_errors
-from bookings.admin.base import BOOKING_STATUS_COLOURS, ReadOnlyInline
+from bookings.admin.base import BOOKING_STATUS_COLOURS, BookButtonMixin, ReadOnlyInline
 from bookings.admin.exports import StudentExportResource
 from bookings.admin.imports import SpreadsheetImportExportMixin
 from bookings.models import Booking, TestResult
 from bookings.selectors import feedback_stats, student_stats, with_student_list_stats
 
 ROLE_COLOURS = {Role.MANAGER: "primary", Role.OPERATOR: "info", Role.TUTOR: "success"}
-
-
-def manages_staff(user: Any) -> bool:
-    return user.is_superuser or getattr(user, "role", None) == Role.MANAGER
 
 
 class UserAddForm(UniqueContactMixin, UserCreationForm):
@@ -115,7 +112,15 @@ class UserPermissionsMixin:
 
 
 @admin.register(User)
-class UserAdmin(BaseUserAdmin, UserPermissionsMixin, ModelAdmin):
+class UserAdmin(ManagersOnlyPagesMixin, BaseUserAdmin, UserPermissionsMixin, ModelAdmin):
+    """Every account, staff with their phones and e-mails among them: a manager's pages.
+
+    Operators look after students on the Students pages (StudentAdmin, ``managers_only = False``);
+    here they get 403, and a student's page opens as the student's (backoffice.people_access).
+    The student pickers still autocomplete through this admin, with students only.
+    """
+
+    managers_only = True
     form = UserForm
     add_form = UserAddForm
     change_password_form = AdminPasswordChangeForm
@@ -148,6 +153,8 @@ class UserAdmin(BaseUserAdmin, UserPermissionsMixin, ModelAdmin):
 
     def get_search_results(self, request: HttpRequest, queryset: Any, search_term: str) -> tuple[Any, bool]:
         queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        if not self.opens_pages(request):
+            queryset = queryset.filter(role=Role.STUDENT, is_staff=False)  # an operator's picker: students
         if request.GET.get("field_name") == "student":
             # The student pickers (booking, feedback) autocomplete through here: offer students.
             # is_staff too: createsuperuser leaves a superuser with the default role, student.
@@ -166,11 +173,17 @@ class UserAdmin(BaseUserAdmin, UserPermissionsMixin, ModelAdmin):
             return False
         return manages_staff(request.user) or obj.role == Role.STUDENT
 
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # Also hides the "add another" button of a form's person field from operators.
+        return self.opens_pages(request) and super().has_add_permission(request)
+
     def has_change_permission(self, request: HttpRequest, obj: User | None = None) -> bool:
-        return super().has_change_permission(request, obj) and self._may_edit(request, obj)
+        allowed = self.opens_pages(request) and super().has_change_permission(request, obj)
+        return allowed and self._may_edit(request, obj)
 
     def has_delete_permission(self, request: HttpRequest, obj: User | None = None) -> bool:
-        return super().has_delete_permission(request, obj) and self._may_edit(request, obj)
+        allowed = self.opens_pages(request) and super().has_delete_permission(request, obj)
+        return allowed and self._may_edit(request, obj)
 
     @display(description="Name", ordering="first_name")
     def full_name(self, obj: User) -> str:
@@ -209,11 +222,12 @@ class StudentBookingInline(ReadOnlyInline, TabularInline):
 
 
 @admin.register(Student)
-class StudentAdmin(SpreadsheetImportExportMixin, UserAdmin):
+class StudentAdmin(BookButtonMixin, SpreadsheetImportExportMixin, UserAdmin):
     """Students: contact details, their figures at a glance, their bookings and results."""
 
     import_kind = "students"
     export_resource = StudentExportResource
+    managers_only = False
 
     form = StudentChangeForm
     add_form = StudentAddForm
@@ -236,6 +250,20 @@ class StudentAdmin(SpreadsheetImportExportMixin, UserAdmin):
     )
     add_fieldsets = ((None, {"fields": ("first_name", "last_name", "phone", "email")}),)
     inlines = (StudentBookingInline,)
+    actions_detail = ("book_session",)
+
+    @action(
+        description="Book a session",
+        permissions=["book"],  # a tutor cannot add bookings: no button, and a 403 (BookButtonMixin)
+        url_path="book-session",
+        icon="event_available",
+    )
+    def book_session(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """The add-booking form with this student chosen."""
+        student = self.get_object(request, object_id)
+        if student is None:
+            raise Http404("No such student.")
+        return HttpResponseRedirect(f"{reverse('admin:bookings_booking_add')}?student={student.pk}")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Student]:
         return with_student_list_stats(super().get_queryset(request))

@@ -360,6 +360,8 @@ if REDIS_URL:
 
 # --- Internationalisation -------------------------------------------------------------------
 LANGUAGE_CODE = "en-gb"
+# Times read 24-hour everywhere ("Wed 09 Dec 2026 14:00"), not en-gb's "6:02 p.m.".
+FORMAT_MODULE_PATH = ["backoffice.formats"]
 TIME_ZONE = env("TIME_ZONE", "Asia/Tashkent")
 # Hourly and daily schedules follow the centre's clock (django-q2 would default to TIME_ZONE too; said here).
 Q_CLUSTER["time_zone"] = TIME_ZONE
@@ -499,6 +501,8 @@ REST_FRAMEWORK = {
         "otp_address": env_rate("API_THROTTLE_OTP_ADDRESS", "20/hour"),  # codes asked for from one address
         "token_phone": env_rate("API_THROTTLE_TOKEN_PHONE", "10/hour"),  # sign-ins tried for one phone or login
         "token_address": env_rate("API_THROTTLE_TOKEN_ADDRESS", "60/hour"),
+        # Booking changes per user (book, cancel, reschedule, payment links): a person's pace, not a script's.
+        "booking_change": env_rate("API_THROTTLE_BOOKING_CHANGE", "20/minute"),
     },
 }
 SIMPLE_JWT = {

@@ -19,8 +19,18 @@ Measured in the same run, in this process:
   afterwards, so every repetition finds the same expired bookings to cancel.
 
 Targets (issue 16): each endpoint at least 10x faster than its baseline, with the same query
-count for the student's 10 and ``--mine`` bookings. Not measured here yet: ``POST
-/api/v1/bookings/`` through daphne against in-process ``book()``.
+count for the student's 10 and ``--mine`` bookings.
+
+Then the write path, ``--posts`` bookings (default 1,000) on one hot session each way, one after
+another by one client (latency, not throughput): ``POST /api/v1/bookings/`` over HTTP to one daphne
+process (its own process, on the same database, and Redis when ``REDIS_URL`` is set), the same
+POST through Django's test client in this process (the whole view without the server), and
+``services.book()`` in this process. Each booking is a different student's (one booking per
+student per session; no throttle is reached). Printed: the median per booking and the ratios.
+What the HTTP answer adds to ``book()``: the server (HTTP parsing, the ASGI hop to a worker
+thread and back), the request's own work (the access token checked and its user read, the
+throttle's count in the cache, the booking read again with its payment status, the answer
+serialised with its payment links).
 
     DATABASE_URL=postgres://root@127.0.0.1:5432/test .venv/bin/python bench/api.py --bookings 20000
 """
@@ -28,9 +38,14 @@ count for the student's 10 and ``--mine`` bookings. Not measured here yet: ``POS
 from __future__ import annotations
 
 import argparse
+import http.client
+import json
 import os
+import socket
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -42,15 +57,18 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._setup import (
+    PROJECT_ROOT,
     Target,
     bench_product,
     configure,
     create_students,
     environment,
     fail,
+    psycopg_params,
     report,
     settle,
     throwaway_database,
+    wait_until_listening,
 )
 
 SESSIONS = 2001  # coprime with the student count: (student, session) pairs never repeat
@@ -242,10 +260,155 @@ def measure(call: Callable[[], Any]) -> tuple[float, int, Any]:
     return statistics.median(times), len(queries), result
 
 
+# --- The write path: POST bookings/ through daphne against book() --------------------------------
+
+WARM_UP = 20
+
+
+def hot_sessions(product: Any, count: int) -> list[Any]:
+    """One session per way of booking, each with a seat for every booking of the run."""
+    from django.utils import timezone
+
+    from bookings.models import Session
+
+    start = timezone.now().replace(microsecond=0) + timedelta(days=3)
+    return Session.objects.bulk_create(
+        Session(
+            product=product,
+            room=f"Hot {n}",
+            starts_at=start + timedelta(hours=4 * n),
+            ends_at=start + timedelta(hours=4 * n + 3),
+            capacity=count,
+            created_at=start,
+        )
+        for n in range(3)
+    )
+
+
+class Daphne:
+    """One daphne process serving the project from the benchmark's database."""
+
+    def __init__(self) -> None:
+        params = psycopg_params()
+        auth = params.get("user", "") + (f":{params['password']}" if params.get("password") else "")
+        env = {
+            **os.environ,
+            "DATABASE_URL": f"postgres://{auth}@{params.get('host', '127.0.0.1')}:{params.get('port', 5432)}"
+            f"/{params['dbname']}",
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "DJANGO_SETTINGS_MODULE": "backoffice.settings",
+            "DEBUG": "0",
+            "HTTPS_ONLY": "0",
+            "LOG_LEVEL": "WARNING",
+        }
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.log = tempfile.NamedTemporaryFile(prefix="api-daphne-", suffix=".log", delete=False)  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "backoffice.asgi:application"],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=self.log,
+        )
+        wait_until_listening(self.process, self.port, self.log.name)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        self.log.close()
+        Path(self.log.name).unlink(missing_ok=True)
+
+
+def timed_each(items: list[Any], call: Callable[[Any], None]) -> list[float]:
+    times = []
+    for item in items:
+        start = time.perf_counter()
+        call(item)
+        times.append((time.perf_counter() - start) * 1000)
+    return times
+
+
+def measure_writes(product: Any, count: int) -> list[tuple[str, str]]:
+    """Book ``count`` seats each way; the figures' rows."""
+    from django.test import Client
+    from rest_framework_simplejwt.tokens import RefreshToken
+
+    from backoffice.models import Role, User
+    from bookings import services
+    from bookings.models import Booking, BookingSource
+
+    over_http, in_client, in_process = hot_sessions(product, count + WARM_UP)
+    students = User.objects.bulk_create(
+        User(username=f"bench-poster-{n}", role=Role.STUDENT, password="!") for n in range(count + WARM_UP)
+    )
+    tokens = {student.pk: f"Bearer {RefreshToken.for_user(student).access_token}" for student in students}
+    settle("bookings_session", "backoffice_user")
+
+    def body(session: Any) -> str:
+        return json.dumps({"session": session.pk, "payment_method": "cash"})
+
+    server = Daphne()
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+
+        def post_http(student: Any) -> None:
+            headers = {"Authorization": tokens[student.pk], "Content-Type": "application/json", "Host": "127.0.0.1"}
+            connection.request("POST", "/api/v1/bookings/", body(over_http), headers)
+            response = connection.getresponse()
+            answer = response.read()
+            if response.status != 201:
+                fail(f"POST over HTTP answered {response.status}: {answer[:300]!r}")
+
+        timed_each(students[:WARM_UP], post_http)
+        http_ms = timed_each(students[WARM_UP:], post_http)
+        connection.close()
+    finally:
+        server.stop()
+
+    client = Client()
+
+    def post_client(student: Any) -> None:
+        response = client.post(
+            "/api/v1/bookings/", body(in_client), content_type="application/json", HTTP_AUTHORIZATION=tokens[student.pk]
+        )
+        if response.status_code != 201:
+            fail(f"POST through the test client answered {response.status_code}")
+
+    def book(student: Any) -> None:
+        services.book(session=in_process, student=student, actor=student, source=BookingSource.API)
+
+    timed_each(students[:WARM_UP], post_client)
+    client_ms = timed_each(students[WARM_UP:], post_client)
+    timed_each(students[:WARM_UP], book)
+    book_ms = timed_each(students[WARM_UP:], book)
+    booked = [Booking.objects.filter(session=s).count() for s in (over_http, in_client, in_process)]
+    if booked != [count + WARM_UP] * 3:
+        fail(f"bookings made (HTTP, test client, book()): {booked}, expected {count + WARM_UP} each")
+
+    served, view, core = (statistics.median(t) for t in (http_ms, client_ms, book_ms))
+    p90 = sorted(http_ms)[len(http_ms) * 9 // 10]
+    return [
+        ("POST bookings/ (daphne)", f"{served:.1f} ms median, p90 {p90:.1f} ms"),
+        ("  same, test client", f"{view:.1f} ms median (the view without the server)"),
+        ("  book() in process", f"{core:.1f} ms median"),
+        (
+            "  ratios",
+            f"HTTP / book() {served / core:.1f}x; view / book() {view / core:.1f}x; server {served - view:.1f} ms",
+        ),
+        ("  bookings", f"{count:,} each way (+{WARM_UP} warm-up), one client, one hot session each"),
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--bookings", type=int, default=1_000_000, help="bookings in the centre (default 1,000,000)")
     parser.add_argument("--mine", type=int, default=100, help="the measured student's bookings (default 100)")
+    parser.add_argument("--posts", type=int, default=1000, help="bookings made each way (default 1,000)")
     args = parser.parse_args()
     os.environ.setdefault("HTTPS_ONLY", "0")  # the test client speaks plain HTTP, in this process
     configure("api")
@@ -260,7 +423,7 @@ def main() -> None:
         from rest_framework_simplejwt.tokens import RefreshToken
 
         started = time.perf_counter()
-        student, _ = build(args.bookings, args.mine)
+        student, product = build(args.bookings, args.mine)
         settle("bookings_booking", "bookings_session", "bookings_testresult", "backoffice_user")
         built = time.perf_counter() - started
         # As Django's test client is used in tests: the connection is kept between requests (a server
@@ -297,6 +460,8 @@ def main() -> None:
         Booking.objects.filter(pk__in=list(few)).delete()
         _, list_queries_few, _ = measure(ours_list)
         _, stats_queries_few, _ = measure(ours_stats)
+        print(f"bench: {args.posts:,} bookings each way (daphne, test client, book()) ...", flush=True)
+        writes = measure_writes(product, args.posts)
 
         rows = [
             *environment(),
@@ -309,6 +474,7 @@ def main() -> None:
             ("dashboard/stats", f"{stats_ms:.1f} ms, {stats_queries} queries"),
             ("  baseline", f"{base_stats_ms:.1f} ms, {base_stats_queries} queries ({base_stats_ms / stats_ms:.1f}x)"),
             ("queries for 10 bookings", f"list {list_queries_few}, dashboard {stats_queries_few}"),
+            *writes,
         ]
         targets = [
             Target(f"bookings list >= {TARGET_RATIO}x its baseline", base_list_ms >= TARGET_RATIO * list_ms),

@@ -68,6 +68,7 @@ SCHEDULES = (
     Spec("retry_failed_reminders", "bookings.tasks.retry_failed_reminders", Schedule.MINUTES, 5),
     Spec("auto_complete_bookings", "bookings.tasks.auto_complete_bookings", Schedule.HOURLY),
     Spec("generate_upcoming_sessions", "bookings.tasks.generate_upcoming_sessions", Schedule.DAILY),
+    Spec("purge_idempotency_keys", "bookings.tasks.purge_idempotency_keys", Schedule.HOURLY),
 )
 
 

@@ -50,6 +50,13 @@ def generate_upcoming_sessions(days: int | None = None) -> dict[str, int]:
     return {"created": report.created, "skipped": report.skipped, "tutors": len(report.tutors)}
 
 
+def purge_idempotency_keys() -> dict[str, int]:
+    """Hourly: delete the API's Idempotency-Key answers past their replay window (API_IDEMPOTENCY_HOURS)."""
+    from api.idempotency import purge_lapsed
+
+    return {"purged": purge_lapsed()}
+
+
 def run_import_record(record_id: int) -> dict[str, Any]:
     """Queued from the admin: run a spreadsheet import kept in an ImportRecord (safe to run twice)."""
     from bookings.imports import execute_import_record

@@ -15,10 +15,11 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from realtime import inbox
 from realtime.delivery import LAYER_MESSAGE_TYPE, Delivery, deliver, deliver_later
 from realtime.models import Notification
 
-__all__ = ["LAYER_MESSAGE_TYPE", "publish", "publish_later", "publish_many", "send_to_groups"]
+__all__ = ["LAYER_MESSAGE_TYPE", "publish", "publish_later", "publish_many", "send_to_groups", "staff_recipients"]
 
 EVENT_TYPES = frozenset(
     {
@@ -59,6 +60,16 @@ TITLES = {
 
 def staff_group() -> str:
     return "staff"
+
+
+def staff_recipients() -> list[int]:
+    """Everyone who hears the ``staff`` group (realtime.consumers.listening_group): active staff
+    who are not tutors -- operators, managers and superusers. For events each of them should also
+    find in their bell (``import.finished``), not only see as a toast."""
+    from django.contrib.auth import get_user_model
+
+    people = get_user_model().objects.filter(is_active=True, is_staff=True).exclude(role="tutor", is_superuser=False)
+    return list(people.order_by("pk").values_list("pk", flat=True))
 
 
 def tutor_group(user_id: int) -> str:
@@ -139,7 +150,12 @@ def publish_many(events: Sequence[Event]) -> list[dict[str, Any]]:
         if groups:
             deliveries.append((message, list(dict.fromkeys(groups)), recipient_ids))
     if notifications:
-        Notification.objects.bulk_create(notifications, batch_size=1000)
+        # One INSERT for the batch (PostgreSQL takes it as arrays; SQLite's limit on variables
+        # splits it as needed): an expiry sweep stores a notification per booking, 25,000 a batch.
+        Notification.objects.bulk_create(notifications)
+        # Their bells count anew on the next page (the count is cached): every counter agrees.
+        counted = {n.recipient_id for n in notifications}
+        transaction.on_commit(lambda: inbox.forget_unread_many(counted))
     if deliveries:
         transaction.on_commit(lambda: _deliver(deliveries))
     return messages

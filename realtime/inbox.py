@@ -7,6 +7,8 @@ New notifications are not waited for: the realtime client updates the bell as th
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models import QuerySet
@@ -34,6 +36,18 @@ def unread_count(user_id: int) -> int:
 def forget_unread(user_id: int) -> None:
     """Drop the cached count (call after commit when someone's notifications were read elsewhere)."""
     cache.delete(_unread_key(user_id))
+
+
+def forget_unread_many(user_ids: Iterable[int]) -> None:
+    """Drop the cached counts of several people (after commit: new notifications were stored for them)."""
+    keys = [_unread_key(user_id) for user_id in user_ids]
+    if keys:
+        cache.delete_many(keys)
+
+
+def mark_all_read(*, user_id: int) -> int:
+    """Mark every unread notification of the person read; returns how many changed."""
+    return mark_read(Notification.objects.filter(recipient_id=user_id), user_id=user_id)
 
 
 def mark_read(notifications: QuerySet[Notification], *, user_id: int) -> int:

@@ -6,6 +6,8 @@ Every booking is looked up through the student's own (``scope``): another person
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import generics, status
@@ -15,6 +17,7 @@ from rest_framework.response import Response
 
 from api import idempotency
 from api.filters import BookingFilter
+from api.pagination import WindowCountPagination
 from api.permissions import IsStudent
 from api.schema import error
 from api.serializers.bookings import (
@@ -22,10 +25,12 @@ from api.serializers.bookings import (
     BookingDetailSerializer,
     BookingEventSerializer,
     BookingPaymentSerializer,
+    BookingRows,
     BookingSerializer,
     CancelSerializer,
     RescheduleSerializer,
 )
+from api.throttles import BookingChangeThrottle
 from bookings import services
 from bookings.models import Booking, BookingEvent, BookingSource, CancelReason
 from bookings.payments.links import payment_links
@@ -65,6 +70,8 @@ class StudentView(generics.GenericAPIView):
 )
 class BookingListView(StudentView, generics.ListAPIView):
     serializer_class = BookingSerializer
+    throttle_classes = [BookingChangeThrottle]  # the POST (book); the list is not counted
+    pagination_class = WindowCountPagination  # the count with the page: one query fewer
     filterset_class = BookingFilter
     queryset = Booking.objects.none()  # for the schema; get_queryset() is the student's own
 
@@ -72,8 +79,14 @@ class BookingListView(StudentView, generics.ListAPIView):
         return (
             student_bookings(self.request.user)
             .select_related("session__product", "session__tutor__user")
+            .only(*BookingRows.READS)
             .order_by("-created_at", "-id")
         )
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        # BookingSerializer's rows, built directly (api.serializers.bookings.BookingRows).
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response(BookingRows()(page))
 
     @extend_schema(
         tags=TAGS,
@@ -114,6 +127,7 @@ class BookingDetailView(StudentView, generics.RetrieveAPIView):
 
 
 class BookingCancelView(StudentView):
+    throttle_classes = [BookingChangeThrottle]
     serializer_class = CancelSerializer
 
     @extend_schema(
@@ -146,6 +160,7 @@ class BookingCancelView(StudentView):
 
 
 class BookingRescheduleView(StudentView):
+    throttle_classes = [BookingChangeThrottle]
     serializer_class = RescheduleSerializer
 
     @extend_schema(
@@ -185,6 +200,8 @@ class BookingHistoryView(StudentView, generics.ListAPIView):
 
 
 class BookingPayView(StudentView):
+    throttle_classes = [BookingChangeThrottle]
+    throttle_reads = True  # asking for the links is the first step of paying
     serializer_class = BookingPaymentSerializer
 
     @extend_schema(tags=TAGS, summary="What your booking still owes, and the links to pay it online")

@@ -8,13 +8,14 @@ from typing import Any
 
 import django_filters
 from django.db.models import QuerySet
-from drf_spectacular.utils import extend_schema, extend_schema_view, inline_serializer
-from rest_framework import generics, serializers
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import generics
 from rest_framework.generics import get_object_or_404
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api.filters import StrictBooleanFilter, StrictFilterSet
+from api.pagination import Pagination
 from api.serializers.student import NotificationSerializer, ReadSerializer
 from realtime import inbox
 from realtime.events import EVENT_TYPES
@@ -41,24 +42,21 @@ def mine(request: Request) -> QuerySet[Notification]:
     return Notification.objects.filter(recipient=request.user)
 
 
-@extend_schema_view(
-    get=extend_schema(
-        tags=TAGS,
-        summary="Your notifications, newest first, with your unread count",
-        responses=inline_serializer(
-            "PaginatedNotificationListWithUnread",
-            {
-                "unread_count": serializers.IntegerField(help_text="All your unread ones, whatever the filters."),
-                "count": serializers.IntegerField(),
-                "next": serializers.URLField(allow_null=True),
-                "previous": serializers.URLField(allow_null=True),
-                "results": NotificationSerializer(many=True),
-            },
-        ),
-    )
-)
+class UnreadCountPagination(Pagination):
+    """The list's pages carry the caller's ``unread_count`` too (``NotificationListView.list``)."""
+
+    def get_paginated_response_schema(self, schema: dict[str, Any]) -> dict[str, Any]:
+        paginated = super().get_paginated_response_schema(schema)
+        unread = {"type": "integer", "description": "All your unread ones, whatever the filters."}
+        paginated["properties"] = {"unread_count": unread, **paginated["properties"]}
+        paginated["required"] = ["unread_count", *paginated.get("required", [])]
+        return paginated
+
+
+@extend_schema_view(get=extend_schema(tags=TAGS, summary="Your notifications, newest first, with your unread count"))
 class NotificationListView(generics.ListAPIView):
     serializer_class = NotificationSerializer
+    pagination_class = UnreadCountPagination
     filterset_class = NotificationFilter
     queryset = Notification.objects.none()  # for the schema
 

@@ -8,17 +8,22 @@ that call is shown as the form's error with nothing written.
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import cached_property
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.sites import NotRegistered
+from django.contrib.admin.utils import quote
 from django.contrib.auth.models import AnonymousUser
-from django.core.exceptions import ObjectDoesNotExist, ValidationError
+from django.core.exceptions import FieldDoesNotExist, ObjectDoesNotExist, ValidationError
 from django.core.paginator import Paginator
 from django.db import connections, router, transaction
-from django.db.models import Model, QuerySet
+from django.db.models import DateTimeField, Model, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
+from django.utils.html import format_html
 
 from backoffice.models import Role, User
 from bookings.errors import BookingError
@@ -27,9 +32,12 @@ from bookings.models import (
     BookingStatus,
     PaymentStatus,
     ReminderStatus,
+    Session,
     SessionStatus,
     Tutor,
 )
+from bookings.models.history import shown_at
+from bookings.selectors import viewer_timezone, zone_label
 from bookings.services import sql
 
 # Colours of status badges (unfold's ``@display(label=...)``); a status not listed is grey.
@@ -76,7 +84,114 @@ def money(amount: Any, currency: str) -> str:
 
 def student_header(student: User) -> list[str]:
     """Name over phone (or e-mail): what staff read out when a student calls."""
-    return [str(student), student.phone or student.email]
+    return [str(student), student.phone_display or student.email]
+
+
+def viewer_time(request: HttpRequest, moment: datetime | None) -> str:
+    """``moment`` on the viewer's clock in the one format ("Wed 09 Dec 2026 14:00"), labelled with the
+    zone when it is not the centre's ("Wed 09 Dec 2026 09:00 Europe/London")."""
+    tz = viewer_timezone(request.user)
+    label = zone_label(tz)
+    return f"{shown_at(moment, tz)} {label}" if label and moment is not None else shown_at(moment, tz)
+
+
+# --- Links only where the viewer may follow them -----------------------------------------------------
+
+
+def admin_link(request: HttpRequest, obj: Model | None) -> str:
+    """``obj`` as a link to its admin page when ``request.user`` may view it there; its name otherwise.
+
+    A tutor who follows a link to a student or a colleague's account gets a bare 403: such values
+    are plain text for them. Every column or field that links to another admin page uses this.
+    """
+    if obj is None:
+        return "–"
+    name = viewer_label(request, obj)
+    try:
+        model_admin = admin.site.get_model_admin(type(obj))
+    except NotRegistered:
+        return name
+    if not model_admin.has_view_permission(request, obj):
+        return name
+    opts = obj._meta
+    url = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[quote(obj.pk)])
+    return format_html('<a href="{}" class="text-link">{}</a>', url, name)
+
+
+def viewer_label(request: HttpRequest, obj: Model) -> str:
+    """``obj``'s name; a session's with its start on the viewer's clock ("… Wed 09 Dec 2026 09:00 Europe/London")."""
+    if isinstance(obj, Session):
+        tutor = f" · {obj.tutor}" if obj.tutor_id else ""
+        return f"{obj.product} · {viewer_time(request, obj.starts_at)}{tutor}"
+    return str(obj)
+
+
+def _linked_fields(request: HttpRequest, model: type[Model], names: Any) -> dict[str, Any]:
+    """For the read-only fields among ``names``, drawn for this viewer: each foreign key through
+    ``admin_link``, and each date-time on the viewer's clock when it is not the centre's."""
+    other_zone = bool(zone_label(viewer_timezone(request.user)))
+    linked = {}
+    for name in names:
+        if not isinstance(name, str):
+            continue
+        try:
+            field = model._meta.get_field(name)
+        except FieldDoesNotExist:
+            continue
+        if field.is_relation and (field.many_to_one or field.one_to_one) and field.concrete:
+
+            def shown(obj: Model, _name: str = name) -> str:
+                return admin_link(request, getattr(obj, _name))
+
+        elif other_zone and isinstance(field, DateTimeField):
+
+            def shown(obj: Model, _name: str = name) -> str:
+                return viewer_time(request, getattr(obj, _name)) if getattr(obj, _name) else "–"
+
+        else:
+            continue
+        shown.__name__ = name  # its CSS class and help text stay the field's
+        shown.short_description = field.verbose_name
+        linked[name] = shown
+    return linked
+
+
+def _swap(fields: Any, linked: dict[str, Any]) -> Any:
+    if isinstance(fields, (list, tuple)):
+        return type(fields)(_swap(name, linked) for name in fields)
+    return linked.get(fields, fields) if isinstance(fields, str) else fields
+
+
+class PermittedLinksMixin:
+    """A change page's read-only related objects (student, created by, product, tutor ...) link to
+    their admin pages only for a viewer who may open them there (``admin_link``): plain text otherwise.
+
+    ``viewer_fields`` may give other read-only fields drawn for this viewer (times on their clock).
+    """
+
+    def viewer_fields(self, request: HttpRequest) -> dict[str, Any]:
+        """Read-only fields by name, drawn for ``request``'s viewer: functions of the object."""
+        return {}
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Model | None = None,
+    ) -> HttpResponse:
+        adminform = context.get("adminform")
+        if adminform is not None and obj is not None:
+            linked = _linked_fields(request, self.model, adminform.readonly_fields)
+            linked.update(self.viewer_fields(request))
+            adminform.readonly_fields = _swap(list(adminform.readonly_fields), linked)
+            adminform.fieldsets = [
+                (name, {**options, "fields": _swap(options.get("fields", ()), linked)})
+                for name, options in adminform.fieldsets
+            ]
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
 
 class ServiceForm(forms.ModelForm):
@@ -193,6 +308,18 @@ class ReadOnlyChangeMixin:
         return
 
 
+class BookButtonMixin:
+    """ "Book a student" / "Book a session" buttons: shown to whoever may add bookings (never a tutor).
+
+    unfold's ``permissions=["book"]`` asks ``has_book_permission``; a dotted permission name there
+    would make unfold's system check query the permissions table, which breaks ``makemigrations
+    --check`` on a database not migrated yet.
+    """
+
+    def has_book_permission(self, request: HttpRequest, object_id: str | None = None) -> bool:
+        return request.user.has_perm("bookings.add_booking")
+
+
 class ReadOnlyInline:
     """Inline rows that are history or service output: shown, never added, edited or deleted."""
 
@@ -258,7 +385,7 @@ def tutor_choices(request: HttpRequest) -> QuerySet[Tutor]:
     return tutors
 
 
-class TutorScopedMixin:
+class TutorScopedMixin(PermittedLinksMixin):
     """A tutor sees only rows of their own sessions; ``tutor_user_lookup`` leads to the tutor's user.
 
     Also narrows the tutor and booking choices of a tutor's forms, so a tutor cannot post an id

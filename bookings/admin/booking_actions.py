@@ -108,14 +108,41 @@ class ConfirmForm(BookingActionForm):
         return f"Booking {result.reference} confirmed."
 
 
+def receipt_url(payment: Payment) -> str:
+    return reverse("admin:bookings_booking_receipt", args=[payment.booking_id, payment.pk])
+
+
+def receipt_link(payment: Payment) -> str:
+    """A "Print receipt" link, opening a cash payment's receipt in a tab of its own; "" for other payments."""
+    if payment.provider != PaymentProvider.CASH or payment.pk is None:
+        return ""
+    return format_html('<a href="{}" target="_blank" class="text-primary-600">Print receipt</a>', receipt_url(payment))
+
+
 class MarkPaidForm(BookingActionForm):
+    """Cash at the desk: what is owed, pre-filled and never more (the service refuses more), and
+    what the student handed over, for the change due (cash_change.js shows it as it is typed)."""
+
     title = "Mark paid in cash"
     description = "Records cash taken at the desk. Once the price is covered, a pending booking is confirmed."
     submit_label = "Record payment"
 
     amount = forms.DecimalField(
-        max_digits=12, decimal_places=2, min_value=Decimal("0.01"), widget=UnfoldAdminDecimalFieldWidget
+        max_digits=12,
+        decimal_places=2,
+        min_value=Decimal("0.01"),
+        widget=UnfoldAdminDecimalFieldWidget(attrs={"data-amount-owed": True}),
     )
+    handed_over = forms.DecimalField(
+        required=False,
+        max_digits=12,
+        decimal_places=2,
+        min_value=Decimal("0.01"),
+        widget=UnfoldAdminDecimalFieldWidget(attrs={"data-handed-over": True, "autocomplete": "off"}),
+    )
+
+    class Media:
+        js = ("bookings/cash_change.js",)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -129,20 +156,43 @@ class MarkPaidForm(BookingActionForm):
         field.help_text = format_html(
             "Price {}, paid so far {}.", money(booking.price, booking.currency), money(paid, booking.currency)
         )
+        handed = self.fields["handed_over"]
+        handed.label = f"Handed over ({booking.currency})"
+        handed.help_text = format_html(
+            'Optional: the cash the student gave, for the change. <output data-change-due data-currency="{}" '
+            'aria-live="polite" class="font-semibold text-important"></output>',
+            booking.currency,
+        )
+        self.payment: Payment | None = None
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        amount, handed = data.get("amount"), data.get("handed_over")
+        if amount is not None and handed is not None and handed < amount:
+            self.add_error("handed_over", "Less than the amount recorded: take what is owed, or record less.")
+        return data
 
     @classmethod
     def offered_for(cls, obj: Booking) -> bool:
         return payable(obj) and outstanding(obj) > 0
 
     def perform_on(self, obj: Booking, actor: User | None) -> Booking:
-        services.record_payment(obj, provider=PaymentProvider.CASH, amount=self.cleaned_data["amount"], actor=actor)
+        self.payment = services.record_payment(
+            obj, provider=PaymentProvider.CASH, amount=self.cleaned_data["amount"], actor=actor
+        )
         return obj  # record_payment copies the booking's new state onto it
 
     def success_message(self, result: Booking) -> str:
-        text = f"{money(self.cleaned_data['amount'], result.currency)} in cash recorded for {result.reference}"
+        amount = self.cleaned_data["amount"]
+        text = f"{money(amount, result.currency)} in cash recorded for {result.reference}"
         if result.needs_refund:
-            return f"{text}; the booking has no seat, so the money is flagged for refund."
-        return f"{text}; the booking is {result.get_status_display().lower()}."
+            text += "; the booking has no seat, so the money is flagged for refund"
+        else:
+            text += f"; the booking is {result.get_status_display().lower()}"
+        if (handed := self.cleaned_data.get("handed_over")) is not None:
+            text += f"; change due {money(handed - amount, result.currency)}"
+        link = receipt_link(self.payment) if self.payment is not None else ""
+        return format_html("{}. {}", text, link) if link else f"{text}."
 
 
 class SendPaymentLinkForm(BookingActionForm):

@@ -38,6 +38,11 @@ class BookingColumnsMixin:
     def student_column(self, obj: Booking) -> list[str]:
         return student_header(obj.student)
 
+    @display(description="Phone")
+    def student_phone(self, obj: Booking) -> str:
+        """The student's phone as people read it out (+998 90 123 45 67)."""
+        return obj.student.phone_display or "–"
+
     @display(description="Status", ordering="status", label=BOOKING_STATUS_COLOURS)
     def status_badge(self, obj: Booking) -> tuple[str, str]:
         return obj.status, obj.get_status_display()

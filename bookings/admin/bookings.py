@@ -5,22 +5,33 @@ payment link, cancel, reschedule, no-show, complete), as the booking's state all
 ``ActionForm`` (bookings.admin.booking_actions) run by ``ActionAdminMixin``: a small page -- in
 unfold's modal when scripts run -- that POSTs back; GET only shows it. The list's bulk actions are
 the same forms run once per picked booking.
+
+Booking on the phone: the add form's session and student pickers are this admin's own endpoints
+(``pick_session_view``, ``pick_student_view``), asking the read rules in bookings.selectors; a cash
+payment has a printable receipt (``receipt_view``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from django import forms
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
-from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.contrib.admin.widgets import AutocompleteSelect
+from django.core.exceptions import PermissionDenied
+from django.db.models import Model, Q, QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils import timezone
 from unfold.admin import ModelAdmin, TabularInline
 from unfold.contrib.filters.admin import RangeDateFilter
 from unfold.decorators import action, display
 
-from backoffice.admin_lists import SafeChangeListMixin
+from backoffice.models import User
 from bookings import services
 from bookings.admin.actions import ActionAdminMixin, in_modal
 from bookings.admin.base import (
@@ -31,6 +42,8 @@ from bookings.admin.base import (
     ServiceFormMixin,
     TutorScopedMixin,
     money,
+    object_or_404,
+    parse_pk,
     student_search_fields,
     tutor_filter,
 )
@@ -44,13 +57,25 @@ from bookings.admin.booking_actions import (
     NoShowForm,
     RescheduleForm,
     SendPaymentLinkForm,
+    receipt_link,
 )
 from bookings.admin.booking_columns import BookingColumnsMixin
+from bookings.admin.booking_history import BookingEventInline
 from bookings.admin.calendar import local_midnight
 from bookings.admin.exports import BookingExportResource
 from bookings.admin.imports import SpreadsheetImportExportMixin
-from bookings.models import Booking, BookingEvent, BookingSource, Payment
-from bookings.selectors import with_paid_amount
+from bookings.models import Booking, BookingEvent, BookingSource, Payment, PaymentProvider, Session
+from bookings.selectors import (
+    live_booking_for,
+    seats_text,
+    sessions_to_book,
+    student_search,
+    students_matching,
+    with_paid_amount,
+)
+
+PICKER_PAGE = 20  # options per page of a picker; select2 asks for the next page as one scrolls
+MAX_PICKER_PAGE = 1000
 
 
 class DayRangeFilter(RangeDateFilter):
@@ -85,6 +110,70 @@ class BookedDayFilter(DayRangeFilter):
     label = "booked on"
 
 
+def session_option(session: Session) -> str:
+    """A session as the desk reads it out: "Wed 09 Dec 09:00 · IELTS mock · Hall A · 12 of 30 left"."""
+    seats = seats_text(status=session.status, capacity=session.capacity, seats_taken=session.seats_taken)
+    parts = (f"{timezone.localtime(session.starts_at):%a %d %b %H:%M}", session.product.name, session.room, seats)
+    return " · ".join(part for part in parts if part)
+
+
+def student_option(student: User) -> str:
+    """A student as the desk reads them out: "Dilnoza Karimova · +998 90 123 45 67"."""
+    return " · ".join(part for part in (str(student), student.phone_display or student.email) if part)
+
+
+class SessionChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Session) -> str:
+        return session_option(obj)
+
+
+class StudentChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: User) -> str:
+        return student_option(obj)
+
+
+class PickerWidget(AutocompleteSelect):
+    """Django's autocomplete select, asking the booking admin's own picker ("session" or "student")."""
+
+    def __init__(self, field: Any, admin_site: Any, picker: str, **kwargs: Any) -> None:
+        super().__init__(field, admin_site, **kwargs)
+        self.picker = picker
+
+    def get_url(self) -> str:
+        return reverse(f"{self.admin_site.name}:bookings_booking_pick_{self.picker}")
+
+    def build_attrs(self, base_attrs: dict[str, Any], extra_attrs: dict[str, Any] | None = None) -> dict[str, Any]:
+        return {**super().build_attrs(base_attrs, extra_attrs), "data-picker": self.picker}
+
+    @property
+    def media(self) -> forms.Media:
+        # After autocomplete.js: the session picker sends the chosen student along.
+        return super().media + forms.Media(js=["bookings/booking_pickers.js"])
+
+
+# The add form's pickers: each field's form field class and its choices (the service judges the rest).
+PICKERS: dict[str, tuple[type[forms.ModelChoiceField], Callable[[], QuerySet]]] = {
+    "session": (SessionChoiceField, lambda: Session.objects.select_related("product")),
+    "student": (StudentChoiceField, lambda: User.objects.all()),
+}
+
+
+def picker_response(request: HttpRequest, queryset: QuerySet, label: Callable[[Any], str]) -> JsonResponse:
+    """One page of options as select2 reads them; a page more is fetched only to know there is one."""
+    try:
+        page = min(max(int(request.GET.get("page") or 1), 1), MAX_PICKER_PAGE)
+    except ValueError:
+        page = 1  # junk: the first page
+    first = (page - 1) * PICKER_PAGE
+    rows = list(queryset[first : first + PICKER_PAGE + 1])
+    return JsonResponse(
+        {
+            "results": [{"id": str(obj.pk), "text": label(obj)} for obj in rows[:PICKER_PAGE]],
+            "pagination": {"more": len(rows) > PICKER_PAGE},
+        }
+    )
+
+
 class BookingAddForm(ServiceForm):
     """Books a seat with services.book when the admin saves (validating writes nothing)."""
 
@@ -102,26 +191,6 @@ class BookingAddForm(ServiceForm):
         )
 
 
-class BookingEventInline(ReadOnlyInline, TabularInline):
-    model = BookingEvent
-    fields = ("created_at", "action", "actor_label", "details")
-    readonly_fields = fields
-    verbose_name_plural = "history"
-
-    @display(description="Details")
-    def details(self, obj: BookingEvent) -> str:
-        """The event's data as "reason: student · note: …" for a person, not as JSON."""
-        data = obj.data if isinstance(obj.data, dict) else {}
-        return " · ".join(f"{key.replace('_', ' ')}: {value}" for key, value in data.items()) or "–"
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[BookingEvent]:
-        return super().get_queryset(request).select_related("actor")
-
-    @display(description="Actor")
-    def actor_label(self, obj: BookingEvent) -> str:
-        return obj.actor_label
-
-
 class BookingPaymentInline(ReadOnlyInline, TabularInline):
     model = Payment
     # Read-only inline fields render plain text: unfold's status badges work in lists only.
@@ -132,6 +201,18 @@ class BookingPaymentInline(ReadOnlyInline, TabularInline):
     @display(description="Amount")
     def amount_display(self, obj: Payment) -> str:
         return money(obj.amount, obj.currency)
+
+    @display(description="Receipt")
+    def receipt(self, obj: Payment) -> str:
+        return receipt_link(obj) or "–"
+
+    def get_fields(self, request: HttpRequest, obj: Model | None = None) -> tuple[str, ...]:
+        # The receipt is for those who take money: a tutor reading the booking has no link to it.
+        takes_money = request.user.has_perm("bookings.change_booking")
+        return (*self.fields, "receipt") if takes_money else self.fields
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> tuple[str, ...]:
+        return self.get_fields(request, obj)
 
 
 @admin.register(Booking)
@@ -186,11 +267,13 @@ class BookingAdmin(
     inlines = (BookingPaymentInline, BookingEventInline)
 
     class Media:
-        js = ("bookings/payment_links.js",)  # the copy buttons (a file: the CSP runs no inline script)
+        # The copy buttons, and the change due of "Mark paid in cash" in the modal (files: the CSP
+        # runs no inline script).
+        js = ("bookings/payment_links.js", "bookings/cash_change.js")
 
     add_fieldsets = ((None, {"fields": ("session", "student", "payment_method")}),)
     fieldsets = (
-        (None, {"fields": ("reference", "status", "cancel_reason", "student", "session")}),
+        (None, {"fields": ("reference", "status", "cancel_reason", "student", "student_phone", "session")}),
         (
             "Payment",
             {
@@ -213,6 +296,7 @@ class BookingAdmin(
         "status",
         "cancel_reason",
         "student",
+        "student_phone",
         "session",
         "payment_method",
         "price_display",
@@ -241,6 +325,80 @@ class BookingAdmin(
 
     def get_readonly_fields(self, request: HttpRequest, obj: Booking | None = None) -> tuple[str, ...]:
         return self.readonly_fields if obj is not None else ()
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Booking], search_term: str
+    ) -> tuple[QuerySet[Booking], bool]:
+        """By reference, by the student (``student_search``: name, e-mail, a phone in any format),
+        and by an old reference: a rescheduled booking's finds the booking it moved to."""
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        found = Q(reference__icontains=term) | student_search(term, prefix="student")
+        if (live := live_booking_for(term)) is not None:
+            found |= Q(pk=live.pk)
+        return queryset.filter(found), False
+
+    # --- Booking on the phone: the add form's pickers and a cash payment's receipt -----------------
+
+    def get_urls(self) -> list[URLPattern]:
+        view = self.admin_site.admin_view
+        own = [
+            path("pick-session/", view(self.pick_session_view), name="bookings_booking_pick_session"),
+            path("pick-student/", view(self.pick_student_view), name="bookings_booking_pick_student"),
+            path(
+                "<int:booking_id>/receipt/<int:payment_id>/",
+                view(self.receipt_view),
+                name="bookings_booking_receipt",
+            ),
+        ]
+        # Ahead of the admin's own patterns: "<path:object_id>/" would take these for an id.
+        return [*own, *super().get_urls()]
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any):
+        if db_field.name in PICKERS:
+            field_class, choices = PICKERS[db_field.name]
+            kwargs.setdefault(
+                "widget", PickerWidget(db_field, self.admin_site, db_field.name, using=kwargs.get("using"))
+            )
+            kwargs.setdefault("form_class", field_class)
+            kwargs.setdefault("queryset", choices())
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def refuse_unless_booking(self, request: HttpRequest) -> None:
+        if not self.has_add_permission(request):
+            raise PermissionDenied  # a tutor: they do not book students
+
+    def pick_session_view(self, request: HttpRequest) -> JsonResponse:
+        """Sessions the booking rules accept, with a seat free, for the chosen student (``?student=``)
+        once there is one, found by ``?term=`` (a date as typed, product, room, tutor)."""
+        self.refuse_unless_booking(request)
+        student = parse_pk(User, request.GET.get("student") or None)
+        sessions = sessions_to_book(request.GET.get("term", ""), student=student)
+        return picker_response(request, sessions, session_option)
+
+    def pick_student_view(self, request: HttpRequest) -> JsonResponse:
+        """Students by name, e-mail or a phone in any format, each shown with their phone."""
+        self.refuse_unless_booking(request)
+        return picker_response(request, students_matching(request.GET.get("term", "")), student_option)
+
+    def receipt_view(self, request: HttpRequest, booking_id: int, payment_id: int) -> TemplateResponse:
+        """A cash payment's printable receipt; for those who take money (a tutor gets a 404)."""
+        if not self.has_change_permission(request):
+            raise Http404("No such receipt.")
+        booking = object_or_404(self.get_queryset(request), booking_id)
+        cash = booking.payments.filter(provider=PaymentProvider.CASH).select_related("created_by")
+        payment = object_or_404(cash, payment_id)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Receipt for {booking.reference}",
+            "booking": booking,
+            "payment": payment,
+            "amount": money(payment.amount, payment.currency),
+            "taken_at": timezone.localtime(payment.performed_at or payment.created_at),
+            "booking_url": self.object_url(booking),
+        }
+        return TemplateResponse(request, "admin/bookings/booking/receipt.html", context)
 
     # --- Deletion: a superuser's last resort, never for a booking that holds a seat ---------------
 
@@ -320,32 +478,3 @@ class BookingAdmin(
     @admin.action(description="Mark selected bookings paid in cash…", permissions=["change"])
     def mark_paid_selected(self, request: HttpRequest, queryset: QuerySet[Booking]) -> HttpResponse | None:
         return self.run_bulk_action(request, queryset.order_by("pk"), MarkPaidSelectedForm)
-
-
-@admin.register(BookingEvent)
-class BookingEventAdmin(SafeChangeListMixin, TutorScopedMixin, ModelAdmin):
-    """The append-only history of every booking, newest first. Nobody adds, edits or deletes it."""
-
-    tutor_user_lookup = "booking__session__tutor__user"
-    list_display = ("created_at", "booking", "action", "actor_label", "data")
-    list_select_related = ("booking", "actor")
-    list_filter = ("action",)
-    search_fields = ("booking__reference", "action")
-    date_hierarchy = "created_at"
-    ordering = ("-created_at", "-id")
-    show_full_result_count = False
-    fields = ("booking", "action", "actor", "data", "created_at")
-    readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: BookingEvent | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: BookingEvent | None = None) -> bool:
-        return False
-
-    @display(description="Actor")
-    def actor_label(self, obj: BookingEvent) -> str:
-        return obj.actor_label

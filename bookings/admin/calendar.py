@@ -1,4 +1,7 @@
-"""The sessions calendar: a day, week or month of sessions on the centre's clock, by tutor and room.
+"""The sessions calendar: a day, week or month of sessions on the viewer's clock, by tutor and room.
+
+Staff read the centre's clock; a tutor in another zone reads their own, and the heading names it
+("Europe/London time"): ``bookings.selectors.viewer_timezone`` decides.
 
 Served under the session admin (``admin:bookings_session_calendar``). A page costs one query for
 its sessions however many there are (product and tutor joined, attendance counted in the same
@@ -11,7 +14,7 @@ from __future__ import annotations
 import calendar as stdlib_calendar
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -25,7 +28,7 @@ from unfold.widgets import UnfoldAdminSelectWidget
 
 from bookings.admin.base import SESSION_STATUS_COLOURS, sees_own_only, tutor_choices
 from bookings.models import Session, SessionStatus
-from bookings.selectors import with_seat_counts
+from bookings.selectors import viewer_timezone, with_seat_counts, zone_label
 
 if TYPE_CHECKING:
     from bookings.admin.sessions import SessionAdmin
@@ -37,9 +40,9 @@ PALETTE = ("#2563eb", "#16a34a", "#d97706", "#db2777", "#7c3aed", "#0891b2", "#d
 NO_TUTOR_COLOUR = "#64748b"
 
 
-def local_midnight(day: date) -> datetime:
-    """The first instant of ``day`` on the centre's clock."""
-    return datetime.combine(day, time.min, tzinfo=timezone.get_current_timezone())
+def local_midnight(day: date, tz: tzinfo | None = None) -> datetime:
+    """The first instant of ``day`` on ``tz``'s clock (default: the centre's)."""
+    return datetime.combine(day, time.min, tzinfo=tz or timezone.get_current_timezone())
 
 
 def tutor_colour(tutor_id: int | None) -> str:
@@ -48,7 +51,8 @@ def tutor_colour(tutor_id: int | None) -> str:
 
 @dataclass(frozen=True)
 class Entry:
-    """A session as the calendar draws it: local times, its tutor's colour, its page."""
+    """A session as the calendar draws it: its times on the viewer's clock (naive, so that templates
+    do not move them back to the centre's), its tutor's colour, its page."""
 
     session: Session
     starts: datetime
@@ -114,17 +118,21 @@ def calendar_view(request: HttpRequest, model_admin: SessionAdmin) -> TemplateRe
     tutors = [] if own_only else [(t.pk, str(t)) for t in tutor_choices(request)]
     rooms = list(scoped.exclude(room="").order_by("room").values_list("room", flat=True).distinct())
     filters = CalendarFilters(request.GET, tutors=tutors, rooms=rooms)
+    tz = viewer_timezone(request.user)
+    today = timezone.localdate(timezone=tz)
     view = filters.value("view") or "week"
-    day = filters.value("date") or timezone.localdate()
+    day = filters.value("date") or today
     tutor, room, by = filters.value("tutor"), filters.value("room"), filters.value("by") or "tutor"
 
     first, last = visible_days(view, day)
-    sessions = with_seat_counts(scoped.filter(starts_at__gte=local_midnight(first), starts_at__lt=local_midnight(last)))
+    sessions = with_seat_counts(
+        scoped.filter(starts_at__gte=local_midnight(first, tz), starts_at__lt=local_midnight(last, tz))
+    )
     if tutor and not own_only:
         sessions = sessions.filter(tutor_id=tutor)
     if room:
         sessions = sessions.filter(room=room)
-    entries = [to_entry(s) for s in sessions.order_by("starts_at", "pk")]
+    entries = [to_entry(s, tz) for s in sessions.order_by("starts_at", "pk")]
 
     kept = {"tutor": tutor or "", "room": room or "", "by": by if view == "day" else ""}
     base = reverse("admin:bookings_session_calendar")
@@ -136,7 +144,7 @@ def calendar_view(request: HttpRequest, model_admin: SessionAdmin) -> TemplateRe
     if view == "day":
         columns = day_columns(entries, by=by)
     else:
-        columns = day_cells(entries, first, last, month=day.month if view == "month" else None)
+        columns = day_cells(entries, first, last, month=day.month if view == "month" else None, today=today)
         for column in columns:
             column.link = link(view="day", date=column.day.isoformat())
     previous, following = step(view, day)
@@ -147,7 +155,7 @@ def calendar_view(request: HttpRequest, model_admin: SessionAdmin) -> TemplateRe
         "model_admin": model_admin,
         "view": view,
         "day": day,
-        "heading": heading(view, day, first, last),
+        "heading": " · ".join(filter(None, [heading(view, day, first, last), zone_heading(tz)])),
         "columns": columns,
         "weeks": [columns[i : i + 7] for i in range(0, len(columns), 7)] if view == "month" else [],
         "weekdays": [stdlib_calendar.day_abbr[i] for i in range(7)],
@@ -159,7 +167,7 @@ def calendar_view(request: HttpRequest, model_admin: SessionAdmin) -> TemplateRe
         "links": {
             "previous": link(date=previous.isoformat()),
             "next": link(date=following.isoformat()),
-            "today": link(date=timezone.localdate().isoformat()),
+            "today": link(date=today.isoformat()),
             **{name: link(view=name) for name in VIEWS},
             "by_tutor": link(by="tutor"),
             "by_room": link(by="room"),
@@ -204,19 +212,27 @@ def heading(view: str, day: date, first: date, last: date) -> str:
     return f"{first.day} {first:%b} – {sunday.day} {sunday:%b %Y}"
 
 
-def to_entry(session: Session) -> Entry:
+def zone_heading(tz: tzinfo) -> str:
+    """ "Europe/London time" for a viewer whose zone is not the centre's; nothing for centre time."""
+    label = zone_label(tz)
+    return f"{label} time" if label else ""
+
+
+def to_entry(session: Session, tz: tzinfo | None = None) -> Entry:
     return Entry(
         session=session,
-        starts=timezone.localtime(session.starts_at),
-        ends=timezone.localtime(session.ends_at),
+        starts=timezone.localtime(session.starts_at, tz).replace(tzinfo=None),
+        ends=timezone.localtime(session.ends_at, tz).replace(tzinfo=None),
         colour=tutor_colour(session.tutor_id),
         url=reverse("admin:bookings_session_change", args=[session.pk]),
     )
 
 
-def day_cells(entries: list[Entry], first: date, last: date, *, month: int | None) -> list[Column]:
+def day_cells(
+    entries: list[Entry], first: date, last: date, *, month: int | None, today: date | None = None
+) -> list[Column]:
     """One column per day from ``first`` up to ``last``, each with the sessions starting that day."""
-    today = timezone.localdate()
+    today = today or timezone.localdate()
     columns = {d: Column(title=f"{d:%a} {d.day}", day=d, is_today=d == today) for d in days(first, last)}
     for column in columns.values():
         column.in_month = month is None or column.day.month == month

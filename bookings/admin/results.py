@@ -7,6 +7,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin
 from django.db.models import QuerySet
+from django.forms.models import ModelChoiceIterator
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.html import format_html
@@ -30,29 +31,37 @@ from bookings.admin.base import (
 )
 from bookings.admin.exports import ResultExportResource
 from bookings.admin.imports import SpreadsheetImportExportMixin
-from bookings.models import Booking, BookingStatus, FeedbackRequest, TestResult, Tutor
+from bookings.models import Booking, FeedbackRequest, TestResult, Tutor
 from bookings.models.results import SUB_SCORES
-
-# What services.record_result accepts: a booking that holds (or held) its seat until the sitting.
-RESULT_STATUSES = (BookingStatus.CONFIRMED, BookingStatus.COMPLETED)
-
-
-def bookings_open_for_results(user: User) -> QuerySet[Booking]:
-    """A tutor's bookings they may record a result for: their own sessions', started, confirmed or completed."""
-    return (
-        Booking.objects.filter(
-            session__tutor__user=user,
-            session__starts_at__lte=timezone.now(),
-            status__in=RESULT_STATUSES,
-        )
-        .select_related("student", "session__product")
-        .order_by("-session__starts_at", "reference")
-    )
+from bookings.selectors import bookings_awaiting_result
 
 
 def booking_label(booking: Booking) -> str:
-    starts = timezone.localtime(booking.session.starts_at)
-    return f"{booking.reference} · {booking.student} · {booking.session.product.name}, {starts:%d %b %H:%M}"
+    """A booking as the result form offers it: "K7QX4MZ · Aziza Karimova · IELTS mock · Wed 09 Dec 2026"."""
+    day = timezone.localtime(booking.session.starts_at)
+    return f"{booking.reference} · {booking.student} · {booking.session.product.name} · {day:%a %d %b %Y}"
+
+
+class OfferedChoices(ModelChoiceIterator):
+    """The options of a field that accepts more than it offers (``AwaitingResultField``)."""
+
+    def __init__(self, field: AwaitingResultField) -> None:
+        super().__init__(field)
+        self.queryset = field.offered
+
+
+class AwaitingResultField(forms.ModelChoiceField):
+    """The result form's booking: offers only bookings awaiting a result (``bookings_awaiting_result``),
+    while a booking posted anyway from ``queryset`` reaches the service, whose refusal says why."""
+
+    iterator = OfferedChoices
+
+    def __init__(self, queryset: QuerySet[Booking], *, offered: QuerySet[Booking], **kwargs: Any) -> None:
+        self.offered = offered
+        super().__init__(queryset, **kwargs)
+
+    def label_from_instance(self, obj: Booking) -> str:
+        return booking_label(obj)
 
 
 class ResultAddForm(ServiceForm):
@@ -122,7 +131,6 @@ class TestResultAdmin(
     list_filter = ("booking__session__product", "test_date")
     search_fields = ("booking__reference", *student_search_fields("booking__student"))
     date_hierarchy = "test_date"
-    autocomplete_fields = ("booking",)
 
     add_fieldsets = (
         (None, {"fields": ("booking", "test_date")}),
@@ -140,19 +148,16 @@ class TestResultAdmin(
             return ("overall_band",)
         return ("booking", "student", "overall_band", "created_by", "created_at")
 
-    def get_autocomplete_fields(self, request: HttpRequest) -> tuple[str, ...]:
-        # A tutor picks from the short list of their own bookings awaiting a result.
-        return () if sees_own_only(request.user) else self.autocomplete_fields
-
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any):
-        tutor_picks = db_field.name == "booking" and sees_own_only(request.user)
-        if tutor_picks:
-            # Another tutor's booking id posted anyway is "not one of the available choices".
-            kwargs["queryset"] = bookings_open_for_results(request.user)
-        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
-        if tutor_picks and field is not None:
-            field.label_from_instance = booking_label
-        return field
+        if db_field.name != "booking":
+            return super().formfield_for_foreignkey(db_field, request, **kwargs)
+        # Offered: what a result can be entered for. Accepted: any booking the viewer may see (a
+        # tutor: their own; another tutor's id is "not one of the available choices"), so the
+        # service explains why a posted booking cannot have a result.
+        offered = bookings_awaiting_result(request.user)
+        accepted = offered if sees_own_only(request.user) else Booking.objects.all()
+        kwargs.pop("queryset", None)
+        return AwaitingResultField(accepted, offered=offered, widget=UnfoldAdminSelectWidget, label="Booking", **kwargs)
 
     @display(description="Student", ordering="booking__student__last_name")
     def student(self, obj: TestResult) -> str:

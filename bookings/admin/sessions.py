@@ -16,8 +16,8 @@ from django.contrib import admin, messages
 from django.contrib.admin.models import ADDITION
 from django.contrib.admin.utils import unquote
 from django.db.models import F, QuerySet
-from django.http import HttpRequest, HttpResponse
-from django.urls import URLPattern, path
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from unfold.admin import ModelAdmin, TabularInline
 from unfold.contrib.filters.admin import RangeDateFilter
@@ -31,18 +31,22 @@ from bookings import services
 from bookings.admin.actions import ActionAdminMixin, ActionForm, BulkOutcome, Report, log_admin_change
 from bookings.admin.base import (
     SESSION_STATUS_COLOURS,
+    BookButtonMixin,
     ReadOnlyInline,
     ServiceForm,
     ServiceFormMixin,
     TutorScopedMixin,
+    admin_link,
     tutor_filter,
+    viewer_time,
 )
 from bookings.admin.calendar import calendar_view, local_midnight
 from bookings.admin.exports import SessionExportResource
 from bookings.admin.imports import SpreadsheetImportExportMixin
+from bookings.admin.session_filters import WhenFilter
 from bookings.admin.session_history import history_table
 from bookings.models import Booking, CancelReason, Session, SessionStatus
-from bookings.selectors import with_seat_counts
+from bookings.selectors import viewer_timezone, with_seat_counts, zone_label
 from bookings.services.schedule import MAX_CAPACITY
 from bookings.services.sessions import BOOKED_FIELDS, MAX_DUPLICATE_WEEKS, STATUS_CHANGES, Duplication
 from bookings.templatetags.seats import session_seats_html
@@ -234,6 +238,14 @@ DETAIL_FORMS: dict[str, type[SessionActionForm]] = {
 }
 
 
+def offered_on_page(name: str, session: Session) -> bool:
+    """Whether the session's page offers the action ``name``: booking a student while the session is
+    open and has not started (the booking service judges the rest), the others as their forms say."""
+    if name == "book_student":
+        return session.status == SessionStatus.OPEN and not session.has_started
+    return DETAIL_FORMS[name].offered_for(session)
+
+
 class StartsBetweenFilter(RangeDateFilter):
     """Local calendar days, both ends included.
 
@@ -259,12 +271,27 @@ class StartsBetweenFilter(RangeDateFilter):
 
 class SessionBookingInline(ReadOnlyInline, TabularInline):
     model = Booking
-    fields = ("reference", "student", "status", "payment_method", "time_left", "created_at")
+    fields = ("reference", "student_link", "student_phone", "status", "payment_method", "time_left", "booked_at")
     readonly_fields = fields
     show_change_link = True
     verbose_name_plural = "bookings"
+    # Inline instances are made per request: get_queryset keeps the request for the columns below.
+    request: HttpRequest | None = None
+
+    @display(description="Student")
+    def student_link(self, obj: Booking) -> str:
+        return admin_link(self.request, obj.student) if self.request else str(obj.student)
+
+    @display(description="Phone")
+    def student_phone(self, obj: Booking) -> str:
+        return obj.student.phone_display or "–"
+
+    @display(description="Booked")
+    def booked_at(self, obj: Booking) -> str:
+        return viewer_time(self.request, obj.created_at) if self.request else when(obj.created_at)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Booking]:
+        self.request = request
         return super().get_queryset(request).select_related("student")
 
     @display(description="Time left")
@@ -274,7 +301,13 @@ class SessionBookingInline(ReadOnlyInline, TabularInline):
 
 @admin.register(Session)
 class SessionAdmin(
-    ActionAdminMixin, ServiceFormMixin, SpreadsheetImportExportMixin, SafeChangeListMixin, TutorScopedMixin, ModelAdmin
+    BookButtonMixin,
+    ActionAdminMixin,
+    ServiceFormMixin,
+    SpreadsheetImportExportMixin,
+    SafeChangeListMixin,
+    TutorScopedMixin,
+    ModelAdmin,
 ):
     form = SessionForm
     action_template = "admin/bookings/session/action_form.html"
@@ -283,13 +316,13 @@ class SessionAdmin(
     tutor_user_lookup = "tutor__user"
     list_display = ("starts", "product", "tutor", "room", "seats", "status_badge", "source")
     list_select_related = ("product", "tutor__user")
-    list_filter = ("status", "product", tutor_filter("tutor"), ("starts_at", StartsBetweenFilter), "source")
+    list_filter = (WhenFilter, "status", "product", tutor_filter("tutor"), ("starts_at", StartsBetweenFilter), "source")
     list_filter_submit = True  # the date range has inputs; the other filters are links
     search_fields = ("product__name", "product__code", "room", "tutor__user__first_name", "tutor__user__last_name")
     date_hierarchy = "starts_at"
     inlines = (SessionBookingInline,)
     actions = ("cancel_sessions", "close_sessions", "open_sessions", "duplicate_sessions")
-    actions_detail = ("cancel_detail", "close_detail", "open_detail", "duplicate_detail")
+    actions_detail = ("book_student", "cancel_detail", "close_detail", "open_detail", "duplicate_detail")
     fieldsets = (
         (None, {"fields": ("product", "tutor", "room", "status")}),
         ("Time", {"fields": ("starts_at", "ends_at")}),
@@ -336,8 +369,24 @@ class SessionAdmin(
         obj: Session | None = None,
     ) -> HttpResponse:
         if obj is not None and obj.pk is not None:
-            context["session_history"] = history_table(obj)  # below the bookings, on the page's template
+            context["session_history"] = history_table(obj, request)  # below the bookings, on the page's template
         return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def get_ordering(self, request: HttpRequest) -> list[str] | tuple[str, ...]:
+        # Past sessions latest first; upcoming ones soonest first (the model's order).
+        if request.GET.get(WhenFilter.parameter_name) == "past":
+            return ("-starts_at", "-id")
+        return super().get_ordering(request)
+
+    def get_list_display(self, request: HttpRequest) -> list[Any]:
+        if not zone_label(viewer_timezone(request.user)):
+            return list(self.list_display)
+
+        def starts(obj: Session) -> str:  # a tutor in another zone reads their own clock, labelled
+            return viewer_time(request, obj.starts_at)
+
+        starts.short_description, starts.admin_order_field = "Starts", "starts_at"
+        return [starts if name == "starts" else name for name in self.list_display]
 
     # --- Columns ---------------------------------------------------------------------------------
 
@@ -369,7 +418,20 @@ class SessionAdmin(
         if session is None:
             return offered
         prefix = f"{self.opts.app_label}_{self.opts.model_name}_"
-        return [a for a in offered if DETAIL_FORMS[a.action_name.removeprefix(prefix)].offered_for(session)]
+        return [a for a in offered if offered_on_page(a.action_name.removeprefix(prefix), session)]
+
+    @action(
+        description="Book a student",
+        permissions=["book"],  # a tutor cannot add bookings: no button, and a 403 (BookButtonMixin)
+        url_path="book-student",
+        icon="person_add",
+    )
+    def book_student(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """The add-booking form with this session chosen."""
+        session = self.get_object(request, unquote(object_id))
+        if session is None:
+            raise Http404("No such session.")
+        return HttpResponseRedirect(f"{reverse('admin:bookings_booking_add')}?session={session.pk}")
 
     @action(description="Cancel sessions and their bookings…", permissions=["change"])
     def cancel_sessions(self, request: HttpRequest, queryset: QuerySet[Session]) -> HttpResponse | None:

@@ -25,7 +25,7 @@ from bookings.imports.registry import KINDS
 from bookings.imports.report import ImportReport, RowError, clip
 from bookings.models import ImportRecord, ImportStatus
 from bookings.models.imports import MAX_RECORDED_ERRORS
-from realtime.events import publish, staff_group
+from realtime.events import publish, staff_group, staff_recipients
 
 logger = logging.getLogger(__name__)
 
@@ -229,7 +229,8 @@ def publish_finished(record: ImportRecord, *, summary: str) -> None:
             "summary": summary,
         },
         groups=[staff_group()],
-        recipients=[record.created_by_id] if record.created_by_id else (),
+        # Every operator and manager finds it in their bell, not only the person who ran it.
+        recipients=[*staff_recipients(), record.created_by_id],
     )
 
 

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 
 from django.conf import settings
 from django.db import models
@@ -282,3 +283,17 @@ class BookingEvent(HistoryEvent):
 
     class Meta(HistoryEvent.Meta):
         indexes = [models.Index(fields=["booking", "created_at"])]
+
+    @property
+    def action_label(self) -> str:
+        """The action in words: "Payment received", not "payment.received"."""
+        labels = dict(BookingAction.choices)
+        return str(labels[self.action]) if self.action in labels else super().action_label
+
+    def describe(self, *, tz: tzinfo | None = None, sessions: Mapping[int, Session] | None = None) -> str:
+        """The event's data in words and local times, for people (not its JSON): the session by
+        product and time on ``tz`` (default the centre's clock; ``sessions`` by id when it is not the
+        booking's own), amounts with their currency, codes by their labels."""
+        from bookings.models.booking_history import describe  # it reads this module's choices
+
+        return describe(self, tz=tz, sessions=sessions)

@@ -16,7 +16,7 @@ from django.template.loader import render_to_string
 
 from bookings.models import Reminder
 from bookings.notify.sms import SMSMessage
-from realtime.events import Event, tutor_group
+from realtime.events import Event, student_group, tutor_group
 
 # The kind of the reminder to pay a pending booking; the others are offsets before the start.
 PAYMENT_KIND = "payment"
@@ -91,7 +91,11 @@ def sms_for(reminder: Reminder, now: datetime) -> SMSMessage:
 
 
 def push_event_for(reminder: Reminder, now: datetime) -> Event:
-    """The booking.reminder event for the tutor, timed in the tutor's own zone."""
+    """The booking.reminder event of a push reminder (the tutor's), timed in the tutor's own zone.
+
+    The booking's student hears it too (their app's socket) and finds it among their notifications:
+    the time is labelled with its zone, and ``starts_at`` is there for an app to show in its own.
+    """
     booking = reminder.booking
     session = booking.session
     zone = session.tutor.tzinfo if session.tutor_id else centre_zone()
@@ -109,4 +113,8 @@ def push_event_for(reminder: Reminder, now: datetime) -> Event:
             f"{short_time(session.starts_at, zone)} ({zone}) · {booking.reference}"
         ),
     }
-    return ("booking.reminder", data, [tutor_group(reminder.recipient_id)], [reminder.recipient_id])
+    student = booking.student_id
+    if reminder.recipient_id == student:  # a push reminder of the student's own
+        return ("booking.reminder", data, [student_group(student)], [student])
+    groups = [tutor_group(reminder.recipient_id), student_group(student)]
+    return ("booking.reminder", data, groups, [reminder.recipient_id, student])

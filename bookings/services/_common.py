@@ -124,8 +124,13 @@ def groups_of(session_id: int, tutor_user_id: int | None, student_id: int | None
     return groups
 
 
-def booking_recipients(session: Session) -> list[int]:
-    return [session.tutor.user_id] if session.tutor_id else []
+def recipients_of(tutor_user_id: int | None, student_id: int | None) -> list[int]:
+    """Whose notifications store a booking event: its tutor's, and its student's (their app's bell)."""
+    return [pk for pk in (tutor_user_id, student_id) if pk is not None]
+
+
+def booking_recipients(session: Session, student_id: int | None = None) -> list[int]:
+    return recipients_of(session.tutor.user_id if session.tutor_id else None, student_id)
 
 
 def publish_booking(type: str, booking: Booking, **extra: Any) -> None:
@@ -135,7 +140,7 @@ def publish_booking(type: str, booking: Booking, **extra: Any) -> None:
         str(type),  # a BookingAction is its dotted value
         booking_payload(booking, **extra),
         groups=booking_groups(session, booking.student_id),
-        recipients=booking_recipients(session),
+        recipients=booking_recipients(session, booking.student_id),
     )
 
 

@@ -17,7 +17,7 @@ from bookings.models.results import SUB_SCORES
 from bookings.services import state_machine
 from bookings.services._common import fresh, log_event
 from bookings.services.transitions import copy_state, mark_finished
-from realtime.events import publish, staff_group
+from realtime.events import publish, staff_group, student_group
 
 Score = Decimal | str | float | int | None
 TENTH = Decimal("0.1")
@@ -154,7 +154,9 @@ def _publish(result: TestResult, booking: Booking, **extra: Any) -> None:
             "summary": f"{booking.student}: overall {result.overall}",
             **extra,
         },
-        groups=[staff_group()],
+        # The student's app hears it, and finds it in their notifications.
+        groups=[staff_group(), student_group(booking.student_id)],
+        recipients=[booking.student_id],
     )
 
 

@@ -28,7 +28,6 @@ from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
-from functools import partial
 from typing import Any, NamedTuple
 
 from django.db import connection, transaction
@@ -39,9 +38,9 @@ from bookings.errors import InvalidTransition
 from bookings.models import SEAT_HOLDING, Booking, BookingAction, BookingEvent, BookingStatus, CancelReason, Reminder
 from bookings.reports import bump_dashboard_version
 from bookings.services import seats, sql
-from bookings.services._common import groups_of, known_actor, payload, refusal
+from bookings.services._common import groups_of, known_actor, payload, recipients_of, refusal
 from bookings.services.reminders import cancel_payment_reminders, cancel_pending_reminders, start_reminders
-from realtime.events import Event, GroupEvent, publish_later, publish_many
+from realtime.events import Event, publish_many
 
 SLOT = "slot.updated"
 
@@ -135,6 +134,9 @@ class Moved(NamedTuple):
 
     def groups(self) -> list[str]:
         return groups_of(self.session_id, self.tutor_user_id, self.student_id)
+
+    def recipients(self) -> list[int]:
+        return recipients_of(self.tutor_user_id, self.student_id)
 
 
 def move(
@@ -244,32 +246,20 @@ def orm_flip_and_record(flip: Flip, targets: QuerySet[Booking]) -> list[Moved]:
 
 def for_moving(bookings: QuerySet[Booking]) -> QuerySet[Booking]:
     """``bookings`` with what the services read of them: session, product, tutor and student."""
-    return bookings.select_related("session__product", "session__tutor", "student")
+    return bookings.select_related("session__product", "session__tutor", "student").order_by()
 
 
 def announce_moves(transition: Transition, moved: Sequence[Moved], *, announce: Mapping[str, Any]) -> None:
     """The events of a move: one per booking, then the seats of each session whose seats it freed.
 
-    The events of bookings whose session has a tutor are published now: the tutor's notification
-    is stored in this transaction. The others (mock exams: most of a large sweep) store nothing,
-    so their envelopes are built after commit (``publish_later``), and not at all by a process
-    nobody listens to. Same payloads either way, for one booking or a hundred thousand.
+    Every booking event is stored as a notification of its student (their app's bell) and of its
+    tutor, if any, in this transaction: one bulk insert for the whole batch (``publish_many``), for
+    one booking or a sweep's 25,000. Same payloads either way.
     """
     bump_dashboard_version()
     action, status = str(transition.action), str(transition.to)
-    untutored = [row for row in moved if row.tutor_user_id is None]
-    if untutored:
-        publish_later(partial(_group_events, action, status, untutored, announce))
-    events: list[Event] = [
-        (action, row.payload(status, **announce), row.groups(), [row.tutor_user_id])
-        for row in moved
-        if row.tutor_user_id is not None
-    ]
+    events: list[Event] = [(action, row.payload(status, **announce), row.groups(), row.recipients()) for row in moved]
     if transition.frees_seat:
         sessions = sorted({row.session_id for row in moved})
         events += [(SLOT, slot, seats.slot_groups(slot["session"]), ()) for slot in seats.slots(sessions)]
     publish_many(events)
-
-
-def _group_events(action: str, status: str, moved: Sequence[Moved], announce: Mapping[str, Any]) -> list[GroupEvent]:
-    return [(action, row.payload(status, **announce), row.groups()) for row in moved]

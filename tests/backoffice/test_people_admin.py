@@ -247,8 +247,10 @@ def test_an_operator_cannot_open_the_staff_pages(operator_client):
 
 def test_an_operator_cannot_change_a_role_on_the_users_page(operator_client):
     student = StudentFactory()
-    page = operator_client.get(url(User, "change", student.pk))
-    assert "role" not in page.context["adminform"].form.fields  # shown read-only
+    # The Users pages are managers' (issue 14): a student's opens as their Students page, without a role.
+    page = operator_client.get(url(User, "change", student.pk), follow=True)
+    assert page.redirect_chain == [(url(Student, "change", student.pk), 302)]
+    assert "role" not in page.context["adminform"].form.fields
 
     operator_client.post(
         url(User, "change", student.pk),

@@ -198,7 +198,8 @@ def test_correct_result_publishes_the_result_again():
     (event_type, data), kwargs = publish.call_args
     assert event_type == "result.published"
     assert (data["overall"], data["corrected"]) == ("9.0", True)
-    assert kwargs["groups"] == ["staff"]
+    assert kwargs["groups"] == ["staff", f"student.{result.booking.student_id}"]  # the student's app hears it
+    assert kwargs["recipients"] == [result.booking.student_id]
     assert result.overall == Decimal("9.0")  # the caller's instance is brought up to date
 
 

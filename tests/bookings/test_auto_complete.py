@@ -30,8 +30,8 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def published():
-    """Every event ``auto_complete`` publishes: the bookings' moves (the state machine's; stored at
-    once, or built after commit) and the sessions' seats. The test's own setup is not counted."""
+    """Every event ``auto_complete`` publishes: the bookings' moves (the state machine's) and the
+    sessions' seats. The test's own setup is not counted."""
     sent: list[tuple[str, dict]] = []
     running = False
     original = services.auto_complete
@@ -40,11 +40,6 @@ def published():
         if running:
             sent.extend((event[0], event[1]) for event in batch)
         return events.publish_many(batch)
-
-    def publish_later(build):  # events nobody's notification is stored for: built after commit
-        if running:
-            sent.extend((event[0], event[1]) for event in build())
-        return events.publish_later(build)
 
     def auto_complete(**kwargs):
         nonlocal running
@@ -56,7 +51,6 @@ def published():
 
     with (
         mock.patch("bookings.services.state_machine.publish_many", publish_many),
-        mock.patch("bookings.services.state_machine.publish_later", publish_later),
         mock.patch("bookings.services.seats.publish_many", publish_many),
         mock.patch.object(services, "auto_complete", auto_complete),
     ):

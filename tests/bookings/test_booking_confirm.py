@@ -202,20 +202,23 @@ def test_it_notifies_the_sessions_tutor(pending: Booking, tutor: Tutor) -> None:
     assert notification.read is False
 
 
-def test_it_notifies_nobody_else(pending: Booking, tutor: Tutor) -> None:
+def test_it_notifies_the_tutor_and_the_student_and_nobody_else(pending: Booking, tutor: Tutor) -> None:
     services.confirm(pending)
 
     assert set(Notification.objects.filter(type="booking.confirmed").values_list("recipient", flat=True)) == {
-        tutor.user.pk
+        tutor.user.pk,
+        pending.student_id,
     }
 
 
-def test_it_stores_no_notification_without_a_tutor(student) -> None:
+def test_without_a_tutor_only_the_student_is_notified(student) -> None:
     booking = services.book(session=SessionFactory(tutor=None), student=student)
 
     services.confirm(booking)
 
-    assert not Notification.objects.filter(type="booking.confirmed").exists()
+    assert list(Notification.objects.filter(type="booking.confirmed").values_list("recipient", flat=True)) == [
+        student.pk
+    ]
 
 
 # Refused

@@ -393,7 +393,8 @@ def test_two_workers_at_once_send_each_reminder_exactly_once(monkeypatch) -> Non
     assert all(r.sent > 0 for r in reports)  # both took a share
     assert set(Reminder.objects.values_list("status", "attempts").distinct()) == {(ReminderStatus.SENT, 1)}
     assert len(mail.outbox) == len(sms.outbox) == 40 * 3
-    assert Notification.objects.filter(type="booking.reminder").count() == 40 * 3
+    # One per push reminder for the tutor, and the same event for the booking's student.
+    assert Notification.objects.filter(type="booking.reminder").count() == 2 * 40 * 3
     assert BookingEvent.objects.filter(action="reminder.sent").count() == expected
 
 
@@ -433,7 +434,7 @@ def test_control_without_the_claim_two_workers_at_once_send_every_reminder_twice
 
     assert read == [expected, expected]  # each worker read, and then sent, every reminder
     assert len(mail.outbox) == len(sms.outbox) == 2 * 40 * 3
-    assert Notification.objects.filter(type="booking.reminder").count() == 2 * 40 * 3
+    assert Notification.objects.filter(type="booking.reminder").count() == 2 * 2 * 40 * 3  # tutor and student
     assert BookingEvent.objects.filter(action="reminder.sent").count() == 2 * expected
     # And the rows cannot tell: both workers wrote "sent, 1 attempt" over the same row.
     assert set(Reminder.objects.values_list("status", "attempts").distinct()) == {(ReminderStatus.SENT, 1)}

@@ -35,6 +35,7 @@ EXPECTED = {
     "retry_failed_reminders": ("bookings.tasks.retry_failed_reminders", Schedule.MINUTES, 5),
     "auto_complete_bookings": ("bookings.tasks.auto_complete_bookings", Schedule.HOURLY, None),
     "generate_upcoming_sessions": ("bookings.tasks.generate_upcoming_sessions", Schedule.DAILY, None),
+    "purge_idempotency_keys": ("bookings.tasks.purge_idempotency_keys", Schedule.HOURLY, None),
 }
 
 
@@ -86,10 +87,10 @@ def test_setup_schedules_command():
     call_command("setup_schedules", stdout=out)
     call_command("setup_schedules", stdout=out)
     assert out.getvalue().splitlines() == [
-        "Schedules: 6 created, 0 corrected, 0 unchanged.",
-        "Schedules: 0 created, 0 corrected, 6 unchanged.",
+        "Schedules: 7 created, 0 corrected, 0 unchanged.",
+        "Schedules: 0 created, 0 corrected, 7 unchanged.",
     ]
-    assert Schedule.objects.count() == 6
+    assert Schedule.objects.count() == 7
 
 
 def test_the_cluster_settings_are_safe():

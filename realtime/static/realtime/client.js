@@ -5,7 +5,14 @@
  *   (1 s doubling to 30 s, with jitter) and ?since=<last notification id>, so the server replays
  *   what arrived while the page was away. Frames are de-duplicated by their envelope id.
  * - Shows a toast for each event meant for people (not for slot.updated, which is a figure).
- * - Keeps the bell's unread count (#sd-bell, data-unread) and rewrites every element carrying
+ * - Keeps one unread count on the page: the bell (#sd-bell, data-unread) and every element carrying
+ *   data-unread-count (the bell's figure, the sidebar badge, the tutor workspace's card), set from
+ *   the server's hello and "unread" frames and raised by one per live notification stored for this
+ *   person (not for a replayed one: the hello's count already holds it). The bell opens a menu of
+ *   the newest notifications, fetched from its data-menu address, with "Mark all read".
+ * - Labels date-time inputs with the zone the server reads them in ("Times in Asia/Tashkent")
+ *   where Django's DateTimeShortcuts would warn "You are N hours behind server time".
+ * - Rewrites every element carrying
  *   data-session-seats="<session id>" (each seats figure on the page: sessions list and page,
  *   calendar, dashboard, tutor workspace) with the words slot.updated carries in seats_text,
  *   watching those sessions on the server so their seat changes arrive. The words are the
@@ -95,7 +102,8 @@
       updateSeats(frame.data || {});
       return;
     }
-    if (frame.mine && !frame.read) bumpUnread(1);
+    // A replayed notification is already in the hello's count; a live one is new.
+    if (frame.mine && !frame.read && !frame.replay) bumpUnread(1);
     if (!frame.replay || !frame.read) toast(frame);
   }
 
@@ -106,19 +114,108 @@
   }
 
   function setUnread(count) {
+    count = Math.max(0, parseInt(count, 10) || 0);
     var el = bell();
-    if (!el) return;
-    el.setAttribute("data-unread", String(count));
-    var badge = el.querySelector("[data-unread-count]");
-    if (badge) {
-      badge.textContent = count > 99 ? "99+" : String(count);
-      badge.style.display = count > 0 ? "" : "none";
+    if (el) {
+      el.setAttribute("data-unread", String(count));
+      el.setAttribute("title", count ? "Notifications: " + count + " unread" : "Notifications");
+      el.setAttribute("aria-label", "Notifications, " + count + " unread");
     }
+    // Every figure of the count on the page says the same: bell, sidebar badge, workspace card.
+    document.querySelectorAll("[data-unread-count]").forEach(function (figure) {
+      var cap = parseInt(figure.getAttribute("data-unread-cap"), 10);
+      figure.textContent = cap && count > cap ? cap + "+" : String(count);
+      if (figure.hasAttribute("data-unread-hide-zero")) figure.style.display = count > 0 ? "" : "none";
+    });
   }
 
   function bumpUnread(by) {
     var el = bell();
     if (el) setUnread((parseInt(el.getAttribute("data-unread"), 10) || 0) + by);
+  }
+
+  // The bell's menu: the newest notifications, fetched from the server each time it opens (the
+  // bell stays a plain link to the unread list without JavaScript).
+  function bellMenu() {
+    return document.getElementById("sd-bell-menu");
+  }
+
+  function closeMenu() {
+    var menu = bellMenu();
+    var el = bell();
+    if (menu) menu.hidden = true;
+    if (el) el.setAttribute("aria-expanded", "false");
+  }
+
+  function openMenu() {
+    var el = bell();
+    var menu = bellMenu();
+    if (!el || !menu || !el.getAttribute("data-menu")) return false;
+    menu.hidden = false;
+    el.setAttribute("aria-expanded", "true");
+    if (!menu.firstChild) menu.innerHTML = '<div style="padding:16px" class="text-subtle">Loading…</div>';
+    fetch(el.getAttribute("data-menu"), { credentials: "same-origin", headers: { "X-Requested-With": "fetch" } })
+      .then(function (response) {
+        if (!response.ok) throw new Error(String(response.status));
+        return response.text();
+      })
+      .then(function (html) {
+        menu.innerHTML = html;
+      })
+      .catch(function () {
+        location.href = el.href; // the list still works
+      });
+    return true;
+  }
+
+  function setUpBell() {
+    var el = bell();
+    if (!el) return;
+    el.addEventListener("click", function (event) {
+      if (event.metaKey || event.ctrlKey || event.shiftKey || event.button !== 0) return; // a new tab: the list
+      var menu = bellMenu();
+      if (menu && !menu.hidden) {
+        event.preventDefault();
+        closeMenu();
+      } else if (openMenu()) {
+        event.preventDefault();
+      }
+    });
+    document.addEventListener("click", function (event) {
+      var box = document.getElementById("sd-bell-box");
+      if (box && !box.contains(event.target)) closeMenu();
+    });
+    document.addEventListener("keydown", function (event) {
+      if (event.key === "Escape") closeMenu();
+    });
+  }
+
+  // --- Date-time inputs: a zone label, not a warning ---------------------------------------------
+
+  function labelTimeZones() {
+    var shortcuts = window.DateTimeShortcuts;
+    var marker = document.getElementById("sd-time-zone");
+    var zone = marker && marker.getAttribute("data-time-zone");
+    if (!shortcuts || shortcuts.sdLabelled) return;
+    shortcuts.sdLabelled = true;
+    // Django warns in red beside every date and time input when the browser's zone differs from
+    // the server's. The server reads what is typed in its zone, so say which, once per date-time
+    // (beside its time), and nothing beside plain dates or times (a tutor's hours are their own).
+    shortcuts.addTimezoneWarning = function (input) {
+      if (!shortcuts.timezoneOffset || !zone || !isDateTimeTime(input)) return;
+      if (input.parentNode.querySelector(".sd-zone-label")) return;
+      var label = document.createElement("div");
+      label.className = "help sd-zone-label leading-relaxed mt-1 text-xs text-base-500 dark:text-base-400";
+      label.textContent = "Times in " + zone;
+      input.parentNode.appendChild(label);
+    };
+  }
+
+  function isDateTimeTime(input) {
+    var name = input.name || "";
+    if (!input.classList.contains("vTimeField") || name.slice(-2) !== "_1") return false;
+    var form = input.form || document;
+    return !!form.querySelector('input.vDateField[name="' + name.slice(0, -2) + '_0"]');
   }
 
   // --- Seats figures -----------------------------------------------------------------------------
@@ -209,6 +306,12 @@
     }
   };
 
-  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", connect);
-  else connect();
+  function start() {
+    setUpBell();
+    labelTimeZones(); // before DateTimeShortcuts.init, which runs on the window's load
+    connect();
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
 })();
