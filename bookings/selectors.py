@@ -8,6 +8,7 @@ join to bookings for one figure would otherwise multiply the rows another figure
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
 from decimal import ROUND_HALF_UP, Decimal
@@ -35,6 +36,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce, ExtractHour, ExtractIsoWeekDay, ExtractMinute, Round
 from django.utils import timezone
+from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 
 from backoffice.models import Role, User
 from bookings.models import (
@@ -721,3 +723,18 @@ def live_booking_for(reference: str) -> Booking | None:
             break
         live = moved
     return live
+
+
+def app_users(user_ids: Iterable[int]) -> set[int]:
+    """Those of ``user_ids`` who have signed in to the students' app (an API token was issued to
+    them): the people whose booking events are kept as notifications for their app's bell.
+
+    One query for any number of ids: the expiry sweep asks it for 25,000 students a batch. Storing
+    a notification for every expired booking of students who never opened the app made the
+    sweep 39x the naive loop instead of 154x (bench/expiry_sweep.py, issue 13's note).
+    """
+    ids = {pk for pk in user_ids if pk is not None}
+    if not ids:
+        return set()
+    tokens = OutstandingToken.objects.filter(user_id__in=ids).order_by()
+    return set(tokens.values_list("user_id", flat=True).distinct())

@@ -6,7 +6,7 @@ Private to ``bookings.services``; everything else calls the public service funct
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Set
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +17,7 @@ from backoffice.models import User
 from bookings.errors import InvalidTransition
 from bookings.models import Booking, BookingEvent, BookingStatus, Session
 from bookings.reports import bump_dashboard_version
+from bookings.selectors import app_users
 from bookings.services.seats import publish_slot, slot_data, slot_payload, take_seat
 from realtime.events import publish, session_group, staff_group, student_group, tutor_group
 
@@ -124,13 +125,17 @@ def groups_of(session_id: int, tutor_user_id: int | None, student_id: int | None
     return groups
 
 
-def recipients_of(tutor_user_id: int | None, student_id: int | None) -> list[int]:
-    """Whose notifications store a booking event: its tutor's, and its student's (their app's bell)."""
-    return [pk for pk in (tutor_user_id, student_id) if pk is not None]
+def recipients_of(tutor_user_id: int | None, student_id: int | None, *, app_users: Set[int]) -> list[int]:
+    """Whose notifications store a booking event: its tutor's, and its student's if the student
+    uses the app (``selectors.app_users``): a bell nobody can open is not filled. Every student
+    still hears their events live on the app's socket."""
+    student = student_id if student_id in app_users else None
+    return [pk for pk in (tutor_user_id, student) if pk is not None]
 
 
 def booking_recipients(session: Session, student_id: int | None = None) -> list[int]:
-    return recipients_of(session.tutor.user_id if session.tutor_id else None, student_id)
+    readers = app_users([student_id]) if student_id is not None else set()
+    return recipients_of(session.tutor.user_id if session.tutor_id else None, student_id, app_users=readers)
 
 
 def publish_booking(type: str, booking: Booking, **extra: Any) -> None:

@@ -33,7 +33,7 @@ from bookings.errors import BookingNotAllowed, InvalidTransition
 from bookings.models import SEAT_HOLDING, Booking, BookingStatus, CancelReason, Payment, PaymentProvider, PaymentStatus
 from bookings.notify import SMSMessage, send_emails, send_sms
 from bookings.reports import bump_dashboard_version
-from bookings.selectors import amount_owed, paid_total
+from bookings.selectors import amount_owed, app_users, paid_total
 from bookings.services._common import fresh, log_event
 from bookings.services.transitions import mark_cancelled
 from realtime.events import publish, staff_group
@@ -411,7 +411,7 @@ def _publish_refund(payment: Payment, booking: Booking, *, returned: Decimal, re
             "summary": f"{returned:,.0f} {payment.currency} refunded for {booking.reference}",
         },
         groups=[staff_group()],
-        recipients=[booking.student_id],
+        recipients=sorted(app_users([booking.student_id])),  # their app's bell, if they use the app
     )
     bump_dashboard_version()
 

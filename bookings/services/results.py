@@ -14,6 +14,7 @@ from backoffice.models import Role, User
 from bookings.errors import BookingNotAllowed
 from bookings.models import Booking, BookingAction, BookingStatus, TestResult
 from bookings.models.results import SUB_SCORES
+from bookings.selectors import app_users
 from bookings.services import state_machine
 from bookings.services._common import fresh, log_event
 from bookings.services.transitions import copy_state, mark_finished
@@ -156,7 +157,7 @@ def _publish(result: TestResult, booking: Booking, **extra: Any) -> None:
         },
         # The student's app hears it, and finds it in their notifications.
         groups=[staff_group(), student_group(booking.student_id)],
-        recipients=[booking.student_id],
+        recipients=sorted(app_users([booking.student_id])),  # their app's bell, if they use the app
     )
 
 

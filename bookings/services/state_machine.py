@@ -24,7 +24,7 @@ test_sql.py shows both write the same. Which moves a booking allows, given the c
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
@@ -37,6 +37,7 @@ from backoffice.models import User
 from bookings.errors import InvalidTransition
 from bookings.models import SEAT_HOLDING, Booking, BookingAction, BookingEvent, BookingStatus, CancelReason, Reminder
 from bookings.reports import bump_dashboard_version
+from bookings.selectors import app_users
 from bookings.services import seats, sql
 from bookings.services._common import groups_of, known_actor, payload, recipients_of, refusal
 from bookings.services.reminders import cancel_payment_reminders, cancel_pending_reminders, start_reminders
@@ -135,8 +136,8 @@ class Moved(NamedTuple):
     def groups(self) -> list[str]:
         return groups_of(self.session_id, self.tutor_user_id, self.student_id)
 
-    def recipients(self) -> list[int]:
-        return recipients_of(self.tutor_user_id, self.student_id)
+    def recipients(self, app_users: Set[int]) -> list[int]:
+        return recipients_of(self.tutor_user_id, self.student_id, app_users=app_users)
 
 
 def move(
@@ -258,7 +259,10 @@ def announce_moves(transition: Transition, moved: Sequence[Moved], *, announce: 
     """
     bump_dashboard_version()
     action, status = str(transition.action), str(transition.to)
-    events: list[Event] = [(action, row.payload(status, **announce), row.groups(), row.recipients()) for row in moved]
+    readers = app_users({row.student_id for row in moved})  # one query for the batch
+    events: list[Event] = [
+        (action, row.payload(status, **announce), row.groups(), row.recipients(readers)) for row in moved
+    ]
     if transition.frees_seat:
         sessions = sorted({row.session_id for row in moved})
         events += [(SLOT, slot, seats.slot_groups(slot["session"]), ()) for slot in seats.slots(sessions)]

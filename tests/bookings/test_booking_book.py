@@ -6,6 +6,7 @@ from decimal import Decimal
 import pytest
 import time_machine
 from django.utils import timezone
+from rest_framework_simplejwt.tokens import RefreshToken
 
 from bookings import services
 from bookings.errors import AlreadyBooked, BookingNotAllowed, SessionFull
@@ -206,7 +207,7 @@ def test_it_reads_the_session_with_its_product_and_tutor_in_one_query():
 def test_it_writes_the_booking_and_its_history_in_few_statements(session, student):
     """The hot path: one read (bookings.services.sql.read_session), then plain ORM statements: the
     booking, its history, the seat (a conditional UPDATE), the counts read back under its lock, and
-    the student's notification of the booking."""
+    the student's notification of the booking if they use the app (one read says whether they do)."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -214,4 +215,11 @@ def test_it_writes_the_booking_and_its_history_in_few_statements(session, studen
         services.book(session=session, student=student)
     statements = [q["sql"].split()[0].upper() for q in captured if "SAVEPOINT" not in q["sql"]]
     assert statements[:2] == ["SELECT", "INSERT"]
-    assert sorted(statements[2:]) == ["INSERT", "INSERT", "SELECT", "UPDATE"]  # history, seat, counts, notification
+    # history, app user?, seat, counts (no app: no notification stored)
+    assert sorted(statements[2:]) == ["INSERT", "SELECT", "SELECT", "UPDATE"]
+    RefreshToken.for_user(student)  # now they have signed in to the app
+    another = SessionFactory()
+    with CaptureQueriesContext(connection) as captured:
+        services.book(session=another, student=student)
+    statements = [q["sql"].split()[0].upper() for q in captured if "SAVEPOINT" not in q["sql"]]
+    assert sorted(statements[2:]) == ["INSERT", "INSERT", "SELECT", "SELECT", "UPDATE"]  # and their notification
