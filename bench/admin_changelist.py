@@ -129,8 +129,11 @@ ORDER BY created, k
 
 # A booking that was confirmed was paid in full, by its payment method, when it was confirmed.
 SEED_PAYMENTS = """
-INSERT INTO bookings_payment (booking_id, provider, amount, currency, status, click_paydoc_id, performed_at, created_at)
-SELECT id, payment_method, price, currency, 'paid', '', confirmed_at, confirmed_at
+INSERT INTO bookings_payment (
+    booking_id, provider, amount, currency, status, click_paydoc_id, provider_account, performed_at, created_at
+)
+SELECT id, payment_method, price, currency, 'paid', '', CASE WHEN payment_method = 'cash' THEN '' ELSE reference END,
+    confirmed_at, confirmed_at
 FROM bookings_booking
 WHERE reference >= %(first)s AND status IN ('confirmed', 'completed', 'no_show')
 ORDER BY confirmed_at, id
