@@ -70,7 +70,7 @@ def test_every_seats_figure_on_every_page_follows_a_booking_made_elsewhere(open_
             "calendar-month": watched_page(
                 staff.context, f"/admin/bookings/session/calendar/?view=month&date={day}", session.pk
             ),
-            "sessions": watched_page(staff.context, "/admin/bookings/session/", session.pk),
+            "sessions": watched_page(staff.context, "/admin/bookings/session/?when=all", session.pk),
             "session": watched_page(staff.context, f"/admin/bookings/session/{session.pk}/change/", session.pk),
             "dashboard": watched_page(staff.context, "/admin/", session.pk),
         }
