@@ -25,14 +25,22 @@ SUNDAY_NOON = datetime(2025, 6, 1, 12, tzinfo=zoneinfo.ZoneInfo("Asia/Tashkent")
 
 @pytest.fixture
 def published():
-    """Every event type the expiry publishes, in order (it moves bookings with the state machine)."""
+    """Every event type the expiry publishes, in order (it moves bookings with the state machine):
+    stored at once, or built after commit."""
     types: list[str] = []
 
     def now(batch):
         types.extend(event[0] for event in batch)
         return events.publish_many(batch)
 
-    with mock.patch("bookings.services.state_machine.publish_many", side_effect=now):
+    def later(build):
+        types.extend(event[0] for event in build())
+        return events.publish_later(build)
+
+    with (
+        mock.patch("bookings.services.state_machine.publish_many", side_effect=now),
+        mock.patch("bookings.services.state_machine.publish_later", side_effect=later),
+    ):
         yield lambda: types
 
 
