@@ -31,6 +31,8 @@ def configure(name: str) -> None:
     os.environ["DJANGO_SETTINGS_MODULE"] = "backoffice.settings"
     if not os.environ.get("DATABASE_URL", "").strip():
         os.environ["DATABASE_URL"] = DEFAULT_DATABASE_URL
+    # The benchmarks talk plain http to 127.0.0.1 (as `make run` serves): no redirect to https.
+    os.environ.setdefault("HTTPS_ONLY", "0")
 
     import django
     from django.conf import settings
