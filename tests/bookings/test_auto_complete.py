@@ -41,6 +41,11 @@ def published():
             sent.extend((event[0], event[1]) for event in batch)
         return events.publish_many(batch)
 
+    def publish_later(build):  # events that store no notification are built after commit
+        if running:
+            sent.extend((event[0], event[1]) for event in build())
+        return events.publish_later(build)
+
     def auto_complete(**kwargs):
         nonlocal running
         running = True
@@ -51,6 +56,7 @@ def published():
 
     with (
         mock.patch("bookings.services.state_machine.publish_many", publish_many),
+        mock.patch("bookings.services.state_machine.publish_later", publish_later),
         mock.patch("bookings.services.seats.publish_many", publish_many),
         mock.patch.object(services, "auto_complete", auto_complete),
     ):

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 import pytest
 import time_machine
 from django.utils import timezone
+from rest_framework_simplejwt.tokens import RefreshToken
 
 from bookings import services
 from bookings.errors import InvalidTransition
@@ -203,6 +204,7 @@ def test_it_notifies_the_sessions_tutor(pending: Booking, tutor: Tutor) -> None:
 
 
 def test_it_notifies_the_tutor_and_the_student_and_nobody_else(pending: Booking, tutor: Tutor) -> None:
+    RefreshToken.for_user(pending.student)  # the student uses the app: their bell keeps it
     services.confirm(pending)
 
     assert set(Notification.objects.filter(type="booking.confirmed").values_list("recipient", flat=True)) == {
@@ -212,6 +214,7 @@ def test_it_notifies_the_tutor_and_the_student_and_nobody_else(pending: Booking,
 
 
 def test_without_a_tutor_only_the_student_is_notified(student) -> None:
+    RefreshToken.for_user(student)  # the student uses the app: their bell keeps it
     booking = services.book(session=SessionFactory(tutor=None), student=student)
 
     services.confirm(booking)
