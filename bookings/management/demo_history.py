@@ -8,6 +8,7 @@ history, paid ones have a payment, and results are real ``TestResult`` rows.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -61,8 +62,7 @@ class PastHistory:
     manager: User
     ability: dict[int, float]
 
-    def _free_students(self, session: Session, count: int) -> list[User]:
-        raise NotImplementedError  # DemoCentre's
+    _free_students: Callable[[Session, int], list[User]]  # DemoCentre's: students free at that time
 
     def _bands(self, student: User) -> dict[str, Decimal]:
         base = self.ability[student.pk]
