@@ -264,9 +264,14 @@ def announce_moves(transition: Transition, moved: Sequence[Moved], *, announce: 
     bump_dashboard_version()
     action, status = str(transition.action), str(transition.to)
     readers = app_users({row.student_id for row in moved})  # one query for the batch
-    kept = [(row, recipients) for row in moved if (recipients := row.recipients(readers))]
-    if len(kept) < len(moved):
-        unkept = [row for row in moved if not row.recipients(readers)]
+    kept: list[tuple[Moved, list[int]]] = []
+    unkept: list[Moved] = []
+    for row in moved:
+        if recipients := row.recipients(readers):
+            kept.append((row, recipients))
+        else:
+            unkept.append(row)
+    if unkept:
         publish_later(partial(_group_events, action, status, unkept, announce))
     events: list[Event] = [
         (action, row.payload(status, **announce), row.groups(), recipients) for row, recipients in kept
