@@ -21,7 +21,6 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.models import Group
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
@@ -37,7 +36,7 @@ from backoffice.contacts import UniqueContactMixin
 from backoffice.models import STAFF_ROLES, Role, Staff, Student, User
 from backoffice.people_access import ManagersOnlyPagesMixin, manages_staff
 from backoffice.task_schedules import TASK_PATHS, schedule_errors
-from bookings.admin.base import BOOKING_STATUS_COLOURS, BookButtonMixin, ReadOnlyInline
+from bookings.admin.base import BOOKING_STATUS_COLOURS, BookButtonMixin, ReadOnlyInline, badge
 from bookings.admin.exports import StudentExportResource
 from bookings.admin.imports import SpreadsheetImportExportMixin
 from bookings.models import Booking, TestResult
@@ -214,11 +213,7 @@ class StudentBookingInline(ReadOnlyInline, TabularInline):
 
     @display(description="Status")
     def status_label(self, obj: Booking) -> str:
-        # Read-only inline cells get no @display(label=...) badge; render unfold's badge directly.
-        return render_to_string(
-            "unfold/helpers/label.html",
-            {"text": obj.get_status_display(), "type": BOOKING_STATUS_COLOURS.get(obj.status, "")},
-        )
+        return badge(obj.get_status_display(), BOOKING_STATUS_COLOURS.get(obj.status))
 
 
 @admin.register(Student)
@@ -396,9 +391,9 @@ class StaffAdmin(UserAdmin):
             kwargs["choices"] = [(role.value, role.label) for role in STAFF_ROLES]
         return super().formfield_for_choice_field(db_field, request, **kwargs)
 
-    @display(description="Role", ordering="role", label=ROLE_COLOURS)
-    def role_badge(self, obj: Staff) -> tuple[str, str]:
-        return obj.role, obj.get_role_display()
+    @display(description="Role", ordering="role")
+    def role_badge(self, obj: Staff) -> str:
+        return badge(obj.get_role_display(), ROLE_COLOURS.get(obj.role))
 
 
 def _change_url(obj: Any) -> str:

@@ -16,14 +16,13 @@ from typing import Any
 from django.db.models import Count, IntegerField, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.text import Truncator
 
-from bookings.admin.base import BOOKING_STATUS_COLOURS, SESSION_STATUS_COLOURS
+from bookings.admin.base import BOOKING_STATUS_COLOURS, SESSION_STATUS_COLOURS, badge
 from bookings.calendar_feed import calendar_url
 from bookings.models import SEAT_HOLDING, Booking, FeedbackRequest, Session, SessionStatus, Tutor
 from bookings.selectors import with_seat_counts
@@ -169,7 +168,7 @@ def _when(starts_at: datetime, ends_at: datetime, tz: tzinfo, centre: tzinfo, *,
 
 
 def _label(text: str, variant: str | None) -> str:
-    return render_to_string("unfold/helpers/label.html", {"text": text, "variant": variant or "", "size": "md"})
+    return badge(text, variant, size="md")
 
 
 def _link(url: str, text: str) -> SafeString:

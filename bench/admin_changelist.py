@@ -446,7 +446,9 @@ def profile(client: Any, url: str, requests: int = 5) -> str:
         get_page(client, url)
     profiler.disable()
     out = io.StringIO()
-    pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(25)
+    stats = pstats.Stats(profiler, stream=out)
+    stats.sort_stats("cumulative").print_stats(r"/work/|/bookings/|/backoffice/|template", 40)
+    stats.sort_stats("tottime").print_stats(30)
     return out.getvalue()
 
 

@@ -14,14 +14,13 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from unfold.decorators import display
 
-from bookings.admin.base import BOOKING_STATUS_COLOURS, money, student_header
+from bookings.admin.base import BOOKING_STATUS_COLOURS, badge, money, student_header, two_lines, yes_no
 from bookings.admin.booking_actions import ACTION_FORMS
 from bookings.models import Booking, PaymentProvider
 from bookings.payments.links import payment_links
 from bookings.selectors import PaymentState, amount_owed, payment_state
 
-# The list's colour of each payment state (bookings.selectors.payment_state). Every state is
-# listed: unfold shows the raw key, not the text, of a state missing here.
+# The list's colour of each payment state (bookings.selectors.payment_state).
 PAYMENT_STATE_COLOURS = {
     PaymentState.PAID: "success",
     PaymentState.PART: "warning",
@@ -34,18 +33,18 @@ PAYMENT_STATE_COLOURS = {
 class BookingColumnsMixin:
     """The columns of BookingAdmin's list and the computed fields of its page."""
 
-    @display(description="Student", header=True, ordering="student__last_name")
-    def student_column(self, obj: Booking) -> list[str]:
-        return student_header(obj.student)
+    @display(description="Student", ordering="student__last_name")
+    def student_column(self, obj: Booking) -> str:
+        return two_lines(*student_header(obj.student))
 
     @display(description="Phone")
     def student_phone(self, obj: Booking) -> str:
         """The student's phone as people read it out (+998 90 123 45 67)."""
         return obj.student.phone_display or "–"
 
-    @display(description="Status", ordering="status", label=BOOKING_STATUS_COLOURS)
-    def status_badge(self, obj: Booking) -> tuple[str, str]:
-        return obj.status, obj.get_status_display()
+    @display(description="Status", ordering="status")
+    def status_badge(self, obj: Booking) -> str:
+        return badge(obj.get_status_display(), BOOKING_STATUS_COLOURS.get(obj.status))
 
     @display(description="Actions")
     def row_actions(self, obj: Booking) -> str:
@@ -79,10 +78,14 @@ class BookingColumnsMixin:
             list_display = tuple(name for name in list_display if name != "row_actions")
         return list_display
 
-    @display(description="Payment", ordering="payment_method", label=PAYMENT_STATE_COLOURS)
-    def payment_column(self, obj: Booking) -> tuple[str, str]:
+    @display(description="Payment", ordering="payment_method")
+    def payment_column(self, obj: Booking) -> str:
         state = payment_state(obj, obj.paid_amount)
-        return state.value, f"{obj.get_payment_method_display()} · {state.label}"
+        return badge(f"{obj.get_payment_method_display()} · {state.label}", PAYMENT_STATE_COLOURS.get(state))
+
+    @display(description="Has result", ordering="has_result")
+    def result_column(self, obj: Booking) -> str:
+        return yes_no(obj.has_result)
 
     @display(description="Time left", ordering="expires_at")
     def time_left(self, obj: Booking) -> str:

@@ -237,7 +237,7 @@ class BookingAdmin(
         "status_badge",
         "payment_column",
         "time_left",
-        "has_result",
+        "result_column",
         "created_at",
         "row_actions",
     )

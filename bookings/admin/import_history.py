@@ -13,12 +13,12 @@ from django.contrib import admin
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpRequest
-from django.template.loader import render_to_string
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from unfold.admin import ModelAdmin
 from unfold.decorators import display
 
+from bookings.admin.base import badge
 from bookings.models import ImportRecord, ImportStatus
 
 IMPORT_STATUS_COLOURS = {
@@ -114,17 +114,13 @@ class ImportRecordAdmin(ModelAdmin):
             raise Http404("The file of this import is no longer stored.") from None
         return FileResponse(handle, as_attachment=True, filename=record.filename)
 
-    @display(description="Status", ordering="status", label=IMPORT_STATUS_COLOURS)
-    def status_badge(self, obj: ImportRecord) -> tuple[str, str]:
-        return obj.status, obj.get_status_display()
+    @display(description="Status", ordering="status")
+    def status_badge(self, obj: ImportRecord) -> str:
+        return badge(obj.get_status_display(), IMPORT_STATUS_COLOURS.get(obj.status))
 
     @display(description="Status")
     def status_label(self, obj: ImportRecord) -> str:
-        # Read-only fields of a change page get no @display(label=...) badge; render unfold's own.
-        return render_to_string(
-            "unfold/helpers/label.html",
-            {"text": obj.get_status_display(), "type": IMPORT_STATUS_COLOURS.get(obj.status, "")},
-        )
+        return self.status_badge(obj)
 
     @display(description="Rows")
     def rows(self, obj: ImportRecord) -> str:

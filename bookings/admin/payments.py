@@ -35,9 +35,11 @@ from bookings.admin.base import (
     ReadOnlyChangeMixin,
     ServiceForm,
     ServiceFormMixin,
+    badge,
     money,
     student_header,
     student_search_fields,
+    two_lines,
 )
 from bookings.admin.booking_actions import booking_row, outstanding, whole
 from bookings.admin.exports import PaymentExportResource, SpreadsheetExportMixin
@@ -353,9 +355,9 @@ class PaymentAdmin(
 
     # --- Columns ---------------------------------------------------------------------------------
 
-    @display(description="Student", header=True, ordering="booking__student__last_name")
-    def student(self, obj: Payment) -> list[str]:
-        return student_header(obj.booking.student)
+    @display(description="Student", ordering="booking__student__last_name")
+    def student(self, obj: Payment) -> str:
+        return two_lines(*student_header(obj.booking.student))
 
     @display(description="Amount", ordering="amount")
     def amount_display(self, obj: Payment) -> str:
@@ -365,9 +367,10 @@ class PaymentAdmin(
     def refunded_display(self, obj: Payment) -> str:
         return money(obj.refunded_amount, obj.currency) if obj.refunded_amount else "–"
 
-    @display(description="State", ordering="status", label=STATE_COLOURS)
-    def state(self, obj: Payment) -> tuple[str, str]:
-        return payment_state(obj)
+    @display(description="State", ordering="status")
+    def state(self, obj: Payment) -> str:
+        key, text = payment_state(obj)
+        return badge(text, STATE_COLOURS.get(key))
 
     @display(description="Provider's time", ordering="provider_time")
     def provider_time_display(self, obj: Payment) -> str:

@@ -13,7 +13,7 @@ from unfold.decorators import action, display
 from backoffice.admin_lists import SafeChangeListMixin
 from backoffice.models import User
 from bookings.admin.actions import ActionAdminMixin, ActionForm, Report
-from bookings.admin.base import REMINDER_STATUS_COLOURS, student_search_fields
+from bookings.admin.base import REMINDER_STATUS_COLOURS, badge, student_search_fields
 from bookings.models import Reminder
 from bookings.services.reminders import DispatchReport, send_again
 
@@ -92,9 +92,9 @@ class ReminderAdmin(ActionAdminMixin, SafeChangeListMixin, ModelAdmin):
         # The rows themselves stay read-only; the right to change reminders is the right to resend.
         return request.user.has_perm("bookings.change_reminder")
 
-    @display(description="Status", ordering="status", label=REMINDER_STATUS_COLOURS)
-    def status_badge(self, obj: Reminder) -> tuple[str, str]:
-        return obj.status, obj.get_status_display()
+    @display(description="Status", ordering="status")
+    def status_badge(self, obj: Reminder) -> str:
+        return badge(obj.get_status_display(), REMINDER_STATUS_COLOURS.get(obj.status))
 
     @display(description="Last error")
     def error(self, obj: Reminder) -> str:

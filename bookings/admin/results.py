@@ -24,6 +24,7 @@ from bookings.admin.base import (
     ServiceForm,
     ServiceFormMixin,
     TutorScopedMixin,
+    badge,
     sees_own_only,
     student_search_fields,
     tutor_choices,
@@ -375,9 +376,10 @@ class FeedbackRequestAdmin(
 
     # --- Columns ---------------------------------------------------------------------------------
 
-    @display(description="State", label=FEEDBACK_STATE_COLOURS)
-    def state(self, obj: FeedbackRequest) -> tuple[str, str]:
-        return feedback_state(obj)
+    @display(description="State")
+    def state(self, obj: FeedbackRequest) -> str:
+        key, text = feedback_state(obj)
+        return badge(text, FEEDBACK_STATE_COLOURS.get(key))
 
     @display(description="State")
     def state_text(self, obj: FeedbackRequest) -> str:

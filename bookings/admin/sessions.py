@@ -37,6 +37,7 @@ from bookings.admin.base import (
     ServiceFormMixin,
     TutorScopedMixin,
     admin_link,
+    badge,
     tutor_filter,
     viewer_time,
 )
@@ -401,9 +402,9 @@ class SessionAdmin(
         # The one notation (bookings.selectors), updated live by the realtime client.
         return session_seats_html(obj)
 
-    @display(description="Status", ordering="status", label=SESSION_STATUS_COLOURS)
-    def status_badge(self, obj: Session) -> tuple[str, str]:
-        return obj.status, obj.get_status_display()
+    @display(description="Status", ordering="status")
+    def status_badge(self, obj: Session) -> str:
+        return badge(obj.get_status_display(), SESSION_STATUS_COLOURS.get(obj.status))
 
     # --- Actions ---------------------------------------------------------------------------------
 

@@ -1,0 +1,36 @@
+"""The list cells drawn once with unfold's templates (bookings.admin.base.badge / yes_no / two_lines)."""
+
+from __future__ import annotations
+
+from django.template.loader import render_to_string
+from django.utils import translation
+
+from bookings.admin.base import badge, two_lines, yes_no
+
+
+def test_a_badge_is_unfolds_label_template_as_rendered_for_the_same_text_and_colour():
+    assert badge("Confirmed", "success") == render_to_string(
+        "unfold/helpers/label.html", {"text": "Confirmed", "type": "success", "size": ""}
+    )
+    assert "bg-green-100" in badge("Confirmed", "success")
+    assert "bg-base-500/8" in badge("Unpaid", None)  # no colour: unfold's grey
+    assert badge("Confirmed", "success") is badge("Confirmed", "success")  # rendered once
+
+
+def test_markup_in_a_badge_or_a_two_line_cell_is_shown_as_text():
+    html = badge("<script>alert(1)</script>", "danger")
+    assert "<script>" not in html
+    assert "&lt;script&gt;" in html
+    cell = two_lines("<b>Ann</b>", "<i>+998</i>")
+    assert "<b>" not in cell and "&lt;b&gt;Ann&lt;/b&gt;" in cell and "&lt;i&gt;" in cell
+
+
+def test_a_cached_cell_is_rendered_again_in_another_language():
+    with translation.override("en"):
+        english = yes_no(True)
+    with translation.override("ru"):
+        russian = yes_no(True)
+    assert english is not russian
+    assert "check_small" in english and "check_small" in russian
+    assert "close_small" in yes_no(False)
+    assert "check_indeterminate_small" in yes_no(None)
