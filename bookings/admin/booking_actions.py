@@ -27,8 +27,8 @@ from bookings import services
 from bookings.admin.actions import ActionForm, Report
 from bookings.admin.base import BOOKING_STATUS_COLOURS, money, student_header
 from bookings.errors import BookingNotAllowed
-from bookings.models import Booking, BookingStatus, CancelReason, Payment, PaymentProvider, Session, SessionStatus
-from bookings.selectors import amount_owed, seats_text
+from bookings.models import Booking, CancelReason, Payment, PaymentProvider, Session, SessionStatus
+from bookings.selectors import amount_owed, online_payment_refusal, seats_text
 
 if TYPE_CHECKING:
     from backoffice.models import User
@@ -221,7 +221,7 @@ class SendPaymentLinkForm(BookingActionForm):
 
     @classmethod
     def offered_for(cls, obj: Booking) -> bool:
-        return obj.status == BookingStatus.PENDING and outstanding(obj) > 0 and links_configured()
+        return online_payment_refusal(obj, starting=True, owed=outstanding(obj)) is None and links_configured()
 
     def perform_on(self, obj: Booking, actor: User | None) -> Booking:
         self.outcome = services.send_payment_link(

@@ -31,8 +31,8 @@ from django.utils import timezone
 
 from bookings import services
 from bookings.models import Booking, Payment, PaymentProvider, PaymentStatus
-from bookings.payments.core import CLICK_HOLD, Call, attempt_of, clean_reference, find_booking, raw_text, refusal
-from bookings.selectors import MONEY_TAKEN, amount_owed
+from bookings.payments.core import CLICK_HOLD, Call, attempt_of, clean_reference, find_booking, raw_text
+from bookings.selectors import MONEY_TAKEN, amount_owed, online_payment_refusal
 from bookings.services.online import one_row
 
 logger = logging.getLogger("bookings.payments")
@@ -163,7 +163,7 @@ def _prepare(f: dict[str, str], call: Call) -> int:
             return -6
         call.payment_id = existing.pk
         return _prepared_again(existing, existing.booking, amount)
-    why = refusal(booking, starting=True)
+    why = online_payment_refusal(booking, starting=True)
     if why == "paid":
         return -4
     if amount != amount_owed(booking):
@@ -184,7 +184,7 @@ def _prepare(f: dict[str, str], call: Call) -> int:
 
 
 def _prepared_again(payment: Payment, booking: Booking, amount: Decimal) -> int:
-    why = refusal(booking, starting=False)
+    why = online_payment_refusal(booking, starting=False)
     if payment.status in MONEY_TAKEN or why == "paid":
         return -4
     if amount != payment.amount:
@@ -215,7 +215,7 @@ def _complete(f: dict[str, str], call: Call) -> int:
             )
         return -9
     owed = amount_owed(booking)  # read once, under the booking's lock
-    why = refusal(booking, starting=False, owed=owed)
+    why = online_payment_refusal(booking, starting=False, owed=owed)
     if why == "paid":
         if pending:  # paid meanwhile by other means (the desk, another attempt): Click returns this one
             services.cancel_payment_attempt(payment, note="the booking was paid meanwhile")

@@ -21,13 +21,9 @@ from django.utils import timezone
 
 from bookings.models import (
     Booking,
-    BookingStatus,
-    CancelReason,
     Payment,
     PaymentLog,
-    SessionStatus,
 )
-from bookings.selectors import amount_owed
 from bookings.services.online import CALLBACK_RELATED, locked_payment, one_row
 
 logger = logging.getLogger("bookings.payments")
@@ -109,40 +105,6 @@ def attempt_of(payment: Payment, booking: Booking) -> Payment | None:
     if payment.provider_account != booking.reference:
         return None
     return locked_payment(Payment.objects.filter(pk=payment.pk), related=CALLBACK_RELATED)
-
-
-def refusal(booking: Booking, *, starting: bool, owed: Decimal | None = None) -> str | None:
-    """Why ``booking`` cannot take money online now: ``"paid"`` (nothing is owed), ``"closed"``
-    (cancelled, or expired with its seat gone), or None when it can.
-
-    The late-payment rule decides what a payment for an expired booking does (re-book if a seat is
-    free, else keep the money and flag a refund: ``record_payment``); ``starting`` a payment for one
-    whose seat is already gone is refused, so nobody pays for a seat they cannot have. ``owed``:
-    ``amount_owed(booking)`` when the caller has read it already.
-    """
-    if (amount_owed(booking) if owed is None else owed) <= 0:
-        return "paid"
-    if booking.status != BookingStatus.CANCELLED:
-        return None
-    if booking.cancel_reason != CancelReason.EXPIRED:
-        return "closed"
-    if starting and not seat_free(booking):
-        return "closed"
-    return None
-
-
-def seat_free(booking: Booking) -> bool:
-    session = booking.session
-    return session.status == SessionStatus.OPEN and not session.has_started and session.seats_left > 0
-
-
-def delivered(booking: Booking) -> bool:
-    """The booking's service was given: its session started, or a result is recorded."""
-    return (
-        booking.status in (BookingStatus.COMPLETED, BookingStatus.NO_SHOW)
-        or booking.has_result
-        or booking.session.has_started
-    )
 
 
 def in_soums(tiyin: int) -> Decimal:

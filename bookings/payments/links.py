@@ -21,24 +21,24 @@ from urllib.parse import quote, urlencode
 
 from django.conf import settings
 
-from bookings.models import Booking, BookingStatus, PaymentProvider
-from bookings.selectors import amount_owed
+from bookings.models import Booking, PaymentProvider
+from bookings.selectors import amount_owed, online_payment_refusal
 
 CLICK_PAY_URL = "https://my.click.uz/services/pay"
 PAYME_CHECKOUT_URL = "https://checkout.paycom.uz/"
 PAYME_TEST_CHECKOUT_URL = "https://test.paycom.uz/"
 
 
-def payment_links(booking: Booking, *, return_url: str | None = None) -> dict[str, str]:
-    """``{"click": url, "payme": url}`` for a pending booking that owes money, else ``{}``.
+def payment_links(booking: Booking, *, return_url: str | None = None, owed: Decimal | None = None) -> dict[str, str]:
+    """``{"click": url, "payme": url}`` for a booking the providers would take money for now
+    (``online_payment_refusal``: it owes money and is not closed), else ``{}``.
 
     A provider is left out while its ids are not configured. ``return_url`` (default
-    PAYMENT_RETURN_URL, none when empty) is where the provider sends the student back to.
+    PAYMENT_RETURN_URL, none when empty) is where the provider sends the student back to. ``owed``:
+    ``amount_owed(booking)`` when the caller has read it already.
     """
-    if booking.status != BookingStatus.PENDING:
-        return {}
-    owed = amount_owed(booking)
-    if owed <= 0:
+    owed = amount_owed(booking) if owed is None else owed
+    if online_payment_refusal(booking, starting=True, owed=owed) is not None:
         return {}
     back = settings.PAYMENT_RETURN_URL if return_url is None else return_url
     links = {}

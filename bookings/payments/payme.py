@@ -41,17 +41,15 @@ from bookings.payments.core import (
     Call,
     attempt_of,
     clean_reference,
-    delivered,
     find_booking,
     from_ms,
     in_soums,
     in_tiyin,
     now_ms,
     raw_text,
-    refusal,
     to_ms,
 )
-from bookings.selectors import amount_owed
+from bookings.selectors import amount_owed, online_payment_refusal, service_delivered
 from bookings.services.online import CALLBACK_RELATED, locked_payment, one_row
 
 logger = logging.getLogger("bookings.payments")
@@ -293,7 +291,7 @@ def _transaction(params: dict[str, Any], call: Call) -> Payment:
 
 
 def _payable(booking: Booking, amount: int) -> None:
-    why = refusal(booking, starting=True)
+    why = online_payment_refusal(booking, starting=True)
     if why is not None:
         raise RPCError(-31052 if why == "paid" else -31051, "booking")
     if amount != in_tiyin(amount_owed(booking)):
@@ -398,7 +396,7 @@ def perform(params: dict[str, Any], call: Call) -> Result:
         return RPCError(-31008, "id", EXPIRED)
     booking = payment.booking
     owed = amount_owed(booking)  # read once, under the booking's lock
-    if refusal(booking, starting=False, owed=owed) is not None or payment.amount != owed:
+    if online_payment_refusal(booking, starting=False, owed=owed) is not None or payment.amount != owed:
         # Paid at the desk meanwhile, or cancelled: Payme returns this money, we keep no record of it.
         _end(payment, EXECUTION_ERROR, note="the booking was paid or cancelled meanwhile")
         return RPCError(-31008, "booking")
@@ -423,7 +421,7 @@ def cancel(params: dict[str, Any], call: Call) -> Result:
     if payment.provider_state == CREATED:
         _end(payment, reason)
     else:
-        if delivered(payment.booking):
+        if service_delivered(payment.booking):
             return RPCError(-31007, "id")
         if payment.refundable > 0:
             services.refund(payment, reason=f"Payme CancelTransaction, reason {reason}", actor=None)

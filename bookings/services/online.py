@@ -33,7 +33,7 @@ from bookings.errors import BookingNotAllowed, InvalidTransition
 from bookings.models import SEAT_HOLDING, Booking, BookingStatus, CancelReason, Payment, PaymentProvider, PaymentStatus
 from bookings.notify import SMSMessage, send_emails, send_sms
 from bookings.reports import bump_dashboard_version
-from bookings.selectors import amount_owed, app_users, paid_total
+from bookings.selectors import amount_owed, app_users, online_payment_refusal, paid_total, service_delivered
 from bookings.services._common import fresh, log_event
 from bookings.services.transitions import mark_cancelled
 from realtime.events import publish, staff_group
@@ -255,8 +255,6 @@ def request_payme_refund(payment: Payment, *, reason: str, actor: User | None) -
     released). Until then the payment shows as a refund due. Refused when that cancellation
     would be refused (-31007: the session was held or a result recorded).
     """
-    from bookings.payments.core import delivered  # the payments package imports the services
-
     reason = (reason or "").strip()
     if not reason:
         raise BookingNotAllowed("Say why the money is returned.")
@@ -269,7 +267,7 @@ def request_payme_refund(payment: Payment, *, reason: str, actor: User | None) -
             raise BookingNotAllowed(f"A refund of this payment was already requested on {_when(current)}.")
         if current.status != PaymentStatus.PAID or current.refunded_amount:
             raise BookingNotAllowed("Nothing of this Payme payment is left to refund.")
-        if delivered(booking):
+        if service_delivered(booking):
             raise BookingNotAllowed(
                 f"Booking {booking.reference} was delivered (its session was held or a result recorded): "
                 "Payme's cancellation would be refused, so the money cannot go back through Payme."
@@ -299,22 +297,24 @@ def _when(payment: Payment) -> str:
 def send_payment_link(booking: Booking, *, actor: User | None, sms: bool = True, email: bool = True) -> dict[str, str]:
     """Send the booking's Click and Payme links to its student by SMS and/or e-mail; write it to the history.
 
-    Only for a pending booking that owes money. Sent outside any transaction (a slow SMS gateway
-    holds no lock); the history row says, per channel, where it went or why it did not. Returns
-    that outcome: ``{"sms": "", "email": "SMTPException: ..."}``, ``""`` meaning delivered.
+    Only for a booking the providers would take money for (``online_payment_refusal``). Sent
+    outside any transaction (a slow SMS gateway holds no lock); the history row says, per channel,
+    where it went or why it did not. Returns that outcome: ``{"sms": "", "email": "SMTPException:
+    ..."}``, ``""`` meaning delivered.
     """
     from bookings.payments.links import payment_links  # the payments package imports the services
 
     current = fresh(booking)
-    if current.status != BookingStatus.PENDING:
-        raise BookingNotAllowed(
-            f"Booking {current.reference} is {current.get_status_display().lower()}: "
-            "only a pending booking is paid by link."
-        )
     owed = amount_owed(current)
-    if owed <= 0:
+    why = online_payment_refusal(current, starting=True, owed=owed)
+    if why == "paid":
         raise BookingNotAllowed(f"Booking {current.reference} has nothing left to pay.")
-    links = payment_links(current)
+    if why is not None:
+        raise BookingNotAllowed(
+            f"Booking {current.reference} is {current.get_status_display().lower()} and its seat is gone: "
+            "it cannot be paid by link."
+        )
+    links = payment_links(current, owed=owed)
     if not links:
         raise BookingNotAllowed(
             "Neither Click nor Payme is set up (CLICK_SERVICE_ID and CLICK_MERCHANT_ID, or PAYME_MERCHANT_ID)."

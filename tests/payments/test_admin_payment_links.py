@@ -133,7 +133,7 @@ def test_a_booking_paid_meanwhile_is_refused_on_the_form_and_nothing_is_sent(ope
     response = operator_client.post(send_url(booking), {"by_sms": "on", "by_email": "on"})
 
     assert response.status_code == 200
-    assert any("only a pending booking is paid by link" in e for e in response.context["form"].non_field_errors())
+    assert any("has nothing left to pay" in e for e in response.context["form"].non_field_errors())
     assert sms.outbox == [] and mailoutbox == []
     assert booking.events.filter(action="payment.link_sent").count() == 0
     booking.refresh_from_db()

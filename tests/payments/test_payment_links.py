@@ -1,11 +1,13 @@
-"""payment_links: Click's payment page and Payme's checkout for what a pending booking still owes."""
+"""payment_links: Click's payment page and Payme's checkout for what a booking still owes."""
 
 from __future__ import annotations
 
 import base64
+from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import time_machine
 
 from bookings import services
 from bookings.models import CancelReason
@@ -107,3 +109,54 @@ def test_a_link_pays_through_the_callbacks_with_the_amount_it_names(client, book
     assert completed["error"] == 0
     booking.refresh_from_db()
     assert booking.status == "confirmed"
+
+
+def _confirmed_owing(booking):
+    return services.confirm(booking)  # confirmed by staff before the money came
+
+
+def _expired_seat_free(booking):
+    services.expire_due()
+    return booking
+
+
+def _expired_seat_gone(booking):
+    services.expire_due()
+    session = booking.session
+    session.refresh_from_db()
+    for _ in range(session.seats_left):
+        services.book(session=session, student=StudentFactory())
+    return booking
+
+
+def _cancelled_by_staff(booking):
+    return services.cancel(booking, reason=CancelReason.STAFF)
+
+
+def _paid_in_cash(booking):
+    return services.record_payment(booking, provider="cash", amount=booking.price).booking
+
+
+@pytest.mark.parametrize(
+    ("situation", "offered"),
+    [
+        (_confirmed_owing, True),
+        (_expired_seat_free, True),  # paying re-books it: the late-payment rule
+        (_expired_seat_gone, False),
+        (_cancelled_by_staff, False),
+        (_paid_in_cash, False),
+    ],
+)
+def test_links_are_offered_exactly_when_clicks_prepare_would_take_the_money(client, booking, situation, offered):
+    """One rule (selectors.online_payment_refusal) for the links, the admin's "Send payment link"
+    and the providers' callbacks: a link is never offered that the callback would then refuse."""
+    from bookings.admin.booking_actions import SendPaymentLinkForm
+
+    with time_machine.travel(booking.expires_at + timedelta(minutes=5)):
+        booking = situation(booking)
+        booking.refresh_from_db()
+        links = payment_links(booking)
+        prepared = protocol.click(client, "prepare", protocol.click_form(booking.reference, stage="prepare"))
+        assert bool(links) is offered
+        assert (prepared["error"] == 0) is offered
+        assert SendPaymentLinkForm.offered_for(booking) is offered
