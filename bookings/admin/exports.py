@@ -11,8 +11,10 @@ changelist, so it holds the rows the person sees: filtered, searched, and a tuto
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
+from operator import attrgetter
 from typing import Any
 
 from django.db.models import Model, OuterRef, QuerySet, Subquery
@@ -21,7 +23,7 @@ from django.utils import timezone
 from import_export.admin import ExportMixin
 from import_export.fields import Field
 from import_export.formats.base_formats import CSV, XLSX
-from import_export.resources import ModelResource
+from import_export.resources import ModelDeclarativeMetaclass, ModelResource
 from unfold.contrib.import_export.forms import SelectableFieldsExportForm
 
 from backoffice.models import Student
@@ -55,17 +57,58 @@ def tutor_contact(session: Session) -> str:
     return user.email or user.phone
 
 
-def column(name: str, **kwargs: Any) -> Field:
-    return Field(attribute=None, column_name=name, readonly=True, **kwargs)
+# --- Column values: a function of the row, for the ``columns`` of a resource ----------------------
+
+Value = Callable[[Any], Any]
 
 
-class ExportResource(ModelResource):
-    """A read-only resource: every column is a ``dehydrate_<name>`` method over a joined row.
+def minute(path: str) -> Value:
+    """The datetime at ``path`` (``"session.starts_at"``) as local "YYYY-MM-DD HH:MM"."""
+    get = attrgetter(path)
+    return lambda row: local_minute(get(row))
+
+
+def band_at(path: str) -> Value:
+    get = attrgetter(path)
+    return lambda row: band(get(row))
+
+
+def contact_at(path: str) -> Value:
+    get = attrgetter(path)
+    return lambda row: contact(get(row))
+
+
+def full_name_at(path: str) -> Value:
+    get = attrgetter(path)
+    return lambda row: get(row).get_full_name()
+
+
+def band(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(str(value)).quantize(Decimal("0.1"))
+
+
+class ColumnsMetaclass(ModelDeclarativeMetaclass):
+    """Turns a resource's ``columns`` (name -> value of a row, in order) into its read-only fields,
+    its ``Meta.fields`` and its export order: each column is named once."""
+
+    def __new__(mcs, name: str, bases: tuple[type, ...], attrs: dict[str, Any]) -> type:
+        columns: dict[str, Value] = attrs.get("columns", {})
+        for column_name, value in columns.items():
+            attrs[column_name] = Field(column_name=column_name, readonly=True, dehydrate_method=value)
+        if columns:
+            attrs["Meta"].fields = attrs["Meta"].export_order = tuple(columns)
+        return super().__new__(mcs, name, bases, attrs)
+
+
+class ExportResource(ModelResource, metaclass=ColumnsMetaclass):
+    """A read-only resource: every column is a value computed from a joined row.
 
     Every text value of every column goes through ``spreadsheet_text`` here, in one place: names,
     e-mails, phones, codes and references alike, in CSV and XLSX (issue 12: contact columns had
     skipped the escaping names got, and an e-mail became a formula cell).
     """
+
+    columns: dict[str, Value] = {}
 
     def export_field(self, field: Field, instance: Model, **kwargs: Any) -> Any:
         value = super().export_field(field, instance, **kwargs)
@@ -80,100 +123,44 @@ class ExportResource(ModelResource):
 
 
 class SessionExportResource(ExportResource):
-    product_code = column("product_code")
-    tutor = column("tutor")
-    starts_at = column("starts_at")
-    capacity = column("capacity")
-    room = column("room")
-    ends_at = column("ends_at")
-    product = column("product")
-    seats_taken = column("seats_taken")
-    seats_left = column("seats_left")
-    status = column("status")
-    source = column("source")
+    columns = {
+        "product_code": attrgetter("product.code"),
+        "tutor": tutor_contact,
+        "starts_at": minute("starts_at"),
+        "capacity": attrgetter("capacity"),
+        "room": attrgetter("room"),
+        "ends_at": minute("ends_at"),
+        "product": attrgetter("product.name"),
+        "seats_taken": attrgetter("seats_taken"),
+        "seats_left": attrgetter("seats_left"),
+        "status": attrgetter("status"),
+        "source": attrgetter("source"),
+    }
 
     class Meta:
         model = Session
-        fields = (
-            "product_code",
-            "tutor",
-            "starts_at",
-            "capacity",
-            "room",
-            "ends_at",
-            "product",
-            "seats_taken",
-            "seats_left",
-            "status",
-            "source",
-        )
-        export_order = fields
         name = "Sessions"
 
     def with_columns(self, queryset: QuerySet[Session]) -> QuerySet[Session]:
         return queryset.select_related("product", "tutor__user")
 
-    def dehydrate_product_code(self, session: Session) -> str:
-        return session.product.code
-
-    def dehydrate_tutor(self, session: Session) -> str:
-        return tutor_contact(session)
-
-    def dehydrate_starts_at(self, session: Session) -> str:
-        return local_minute(session.starts_at)
-
-    def dehydrate_capacity(self, session: Session) -> int:
-        return session.capacity
-
-    def dehydrate_room(self, session: Session) -> str:
-        return session.room
-
-    def dehydrate_ends_at(self, session: Session) -> str:
-        return local_minute(session.ends_at)
-
-    def dehydrate_product(self, session: Session) -> str:
-        return session.product.name
-
-    def dehydrate_seats_taken(self, session: Session) -> int:
-        return session.seats_taken
-
-    def dehydrate_seats_left(self, session: Session) -> int:
-        return session.seats_left
-
-    def dehydrate_status(self, session: Session) -> str:
-        return session.status
-
-    def dehydrate_source(self, session: Session) -> str:
-        return session.source
-
 
 class StudentExportResource(ExportResource):
-    phone = column("phone")
-    email = column("email")
-    first_name = column("first_name")
-    last_name = column("last_name")
-    bookings = column("bookings")
-    upcoming = column("upcoming")
-    average_overall = column("average_overall")
-    best_overall = column("best_overall")
-    is_active = column("is_active")
-    date_joined = column("date_joined")
+    columns = {
+        "phone": attrgetter("phone"),
+        "email": attrgetter("email"),
+        "first_name": attrgetter("first_name"),
+        "last_name": attrgetter("last_name"),
+        "bookings": attrgetter("booking_count"),
+        "upcoming": lambda student: student.upcoming + student.upcoming_pending,
+        "average_overall": band_at("average_overall"),
+        "best_overall": band_at("best_overall"),
+        "is_active": attrgetter("is_active"),
+        "date_joined": minute("date_joined"),
+    }
 
     class Meta:
         model = Student
-        fields = (
-            "phone",
-            "email",
-            "first_name",
-            "last_name",
-            "bookings",
-            "upcoming",
-            "average_overall",
-            "best_overall",
-            "is_active",
-            "date_joined",
-        )
-        export_order = fields
         name = "Students"
 
     def with_columns(self, queryset: QuerySet[Student]) -> QuerySet[Student]:
@@ -181,40 +168,6 @@ class StudentExportResource(ExportResource):
         if "booking_count" not in queryset.query.annotations:
             queryset = with_student_list_stats(queryset)
         return queryset
-
-    def dehydrate_phone(self, student: Student) -> str:
-        return student.phone
-
-    def dehydrate_email(self, student: Student) -> str:
-        return student.email
-
-    def dehydrate_first_name(self, student: Student) -> str:
-        return student.first_name
-
-    def dehydrate_last_name(self, student: Student) -> str:
-        return student.last_name
-
-    def dehydrate_bookings(self, student: Student) -> int:
-        return student.booking_count
-
-    def dehydrate_upcoming(self, student: Student) -> int:
-        return student.upcoming + student.upcoming_pending
-
-    def dehydrate_average_overall(self, student: Student) -> Decimal | None:
-        return band(student.average_overall)
-
-    def dehydrate_best_overall(self, student: Student) -> Decimal | None:
-        return band(student.best_overall)
-
-    def dehydrate_is_active(self, student: Student) -> bool:
-        return student.is_active
-
-    def dehydrate_date_joined(self, student: Student) -> str:
-        return local_minute(student.date_joined)
-
-
-def band(value: Any) -> Decimal | None:
-    return None if value is None else Decimal(str(value)).quantize(Decimal("0.1"))
 
 
 def latest_result(field: str) -> Subquery:
@@ -227,52 +180,30 @@ RESULT_COLUMNS = ("overall", *SUB_SCORES)
 
 
 class BookingExportResource(ExportResource):
-    student = column("student")
-    product_code = column("product_code")
-    starts_at = column("starts_at")
-    tutor = column("tutor")
-    payment_method = column("payment_method")
-    status = column("status")
-    reference = column("reference")
-    student_name = column("student_name")
-    product = column("product")
-    price = column("price")
-    currency = column("currency")
-    paid = column("paid")
-    payment_state = column("payment_state")
-    expires_at = column("expires_at")
-    booked_at = column("booked_at")
-    source = column("source")
-    overall = column("overall")
-    listening = column("listening")
-    reading = column("reading")
-    writing = column("writing")
-    speaking = column("speaking")
-    test_date = column("test_date")
+    columns = {
+        "student": contact_at("student"),
+        "product_code": attrgetter("session.product.code"),
+        "starts_at": minute("session.starts_at"),
+        "tutor": lambda booking: tutor_contact(booking.session),
+        "payment_method": attrgetter("payment_method"),
+        "status": attrgetter("status"),
+        "reference": attrgetter("reference"),
+        "student_name": full_name_at("student"),
+        "product": attrgetter("session.product.name"),
+        "price": attrgetter("price"),
+        "currency": attrgetter("currency"),
+        "paid": attrgetter("paid_amount"),
+        "payment_state": lambda booking: payment_state(booking, booking.paid_amount).label,
+        # A deadline only means something while the booking waits for its money.
+        "expires_at": lambda booking: local_minute(booking.expires_at) if booking.status == "pending" else "",
+        "booked_at": minute("created_at"),
+        "source": attrgetter("source"),
+        **{name: band_at(f"result_{name}") for name in RESULT_COLUMNS},
+        "test_date": lambda booking: day(booking.result_test_date),
+    }
 
     class Meta:
         model = Booking
-        fields = (
-            "student",
-            "product_code",
-            "starts_at",
-            "tutor",
-            "payment_method",
-            "status",
-            "reference",
-            "student_name",
-            "product",
-            "price",
-            "currency",
-            "paid",
-            "payment_state",
-            "expires_at",
-            "booked_at",
-            "source",
-            *RESULT_COLUMNS,
-            "test_date",
-        )
-        export_order = fields
         name = "Bookings"
 
     def with_columns(self, queryset: QuerySet[Booking]) -> QuerySet[Booking]:
@@ -283,199 +214,47 @@ class BookingExportResource(ExportResource):
             **{f"result_{name}": latest_result(name) for name in (*RESULT_COLUMNS, "test_date")},
         )
 
-    def dehydrate_student(self, booking: Booking) -> str:
-        return contact(booking.student)
-
-    def dehydrate_product_code(self, booking: Booking) -> str:
-        return booking.session.product.code
-
-    def dehydrate_starts_at(self, booking: Booking) -> str:
-        return local_minute(booking.session.starts_at)
-
-    def dehydrate_tutor(self, booking: Booking) -> str:
-        return tutor_contact(booking.session)
-
-    def dehydrate_payment_method(self, booking: Booking) -> str:
-        return booking.payment_method
-
-    def dehydrate_status(self, booking: Booking) -> str:
-        return booking.status
-
-    def dehydrate_reference(self, booking: Booking) -> str:
-        return booking.reference
-
-    def dehydrate_student_name(self, booking: Booking) -> str:
-        return booking.student.get_full_name()
-
-    def dehydrate_product(self, booking: Booking) -> str:
-        return booking.session.product.name
-
-    def dehydrate_price(self, booking: Booking) -> Decimal:
-        return booking.price
-
-    def dehydrate_currency(self, booking: Booking) -> str:
-        return booking.currency
-
-    def dehydrate_paid(self, booking: Booking) -> Decimal:
-        return booking.paid_amount
-
-    def dehydrate_payment_state(self, booking: Booking) -> str:
-        return payment_state(booking, booking.paid_amount).label
-
-    def dehydrate_expires_at(self, booking: Booking) -> str:
-        return local_minute(booking.expires_at) if booking.status == "pending" else ""
-
-    def dehydrate_booked_at(self, booking: Booking) -> str:
-        return local_minute(booking.created_at)
-
-    def dehydrate_source(self, booking: Booking) -> str:
-        return booking.source
-
-    def dehydrate_overall(self, booking: Booking) -> Decimal | None:
-        return band(booking.result_overall)
-
-    def dehydrate_listening(self, booking: Booking) -> Decimal | None:
-        return band(booking.result_listening)
-
-    def dehydrate_reading(self, booking: Booking) -> Decimal | None:
-        return band(booking.result_reading)
-
-    def dehydrate_writing(self, booking: Booking) -> Decimal | None:
-        return band(booking.result_writing)
-
-    def dehydrate_speaking(self, booking: Booking) -> Decimal | None:
-        return band(booking.result_speaking)
-
-    def dehydrate_test_date(self, booking: Booking) -> str:
-        return day(booking.result_test_date)
-
 
 class PaymentExportResource(ExportResource):
-    booking = column("booking")
-    student = column("student")
-    student_name = column("student_name")
-    provider = column("provider")
-    amount = column("amount")
-    currency = column("currency")
-    status = column("status")
-    provider_txn_id = column("provider_txn_id")
-    created_at = column("created_at")
-    performed_at = column("performed_at")
+    columns = {
+        "booking": attrgetter("booking.reference"),
+        "student": contact_at("booking.student"),
+        "student_name": full_name_at("booking.student"),
+        "provider": attrgetter("provider"),
+        "amount": attrgetter("amount"),
+        "currency": attrgetter("currency"),
+        "status": attrgetter("status"),
+        "provider_txn_id": lambda payment: payment.provider_txn_id or "",
+        "created_at": minute("created_at"),
+        "performed_at": minute("performed_at"),
+    }
 
     class Meta:
         model = Payment
-        fields = (
-            "booking",
-            "student",
-            "student_name",
-            "provider",
-            "amount",
-            "currency",
-            "status",
-            "provider_txn_id",
-            "created_at",
-            "performed_at",
-        )
-        export_order = fields
         name = "Payments"
 
     def with_columns(self, queryset: QuerySet[Payment]) -> QuerySet[Payment]:
         return queryset.select_related("booking__student")
 
-    def dehydrate_booking(self, payment: Payment) -> str:
-        return payment.booking.reference
-
-    def dehydrate_student(self, payment: Payment) -> str:
-        return contact(payment.booking.student)
-
-    def dehydrate_student_name(self, payment: Payment) -> str:
-        return payment.booking.student.get_full_name()
-
-    def dehydrate_provider(self, payment: Payment) -> str:
-        return payment.provider
-
-    def dehydrate_amount(self, payment: Payment) -> Decimal:
-        return payment.amount
-
-    def dehydrate_currency(self, payment: Payment) -> str:
-        return payment.currency
-
-    def dehydrate_status(self, payment: Payment) -> str:
-        return payment.status
-
-    def dehydrate_provider_txn_id(self, payment: Payment) -> str:
-        return payment.provider_txn_id or ""
-
-    def dehydrate_created_at(self, payment: Payment) -> str:
-        return local_minute(payment.created_at)
-
-    def dehydrate_performed_at(self, payment: Payment) -> str:
-        return local_minute(payment.performed_at)
-
 
 class ResultExportResource(ExportResource):
-    booking = column("booking")
-    listening = column("listening")
-    reading = column("reading")
-    writing = column("writing")
-    speaking = column("speaking")
-    test_date = column("test_date")
-    overall = column("overall")
-    student = column("student")
-    student_name = column("student_name")
-    product_code = column("product_code")
-    starts_at = column("starts_at")
+    columns = {
+        "booking": attrgetter("booking.reference"),
+        **{name: band_at(name) for name in SUB_SCORES},
+        "test_date": lambda result: day(result.test_date),
+        "overall": band_at("overall"),
+        "student": contact_at("booking.student"),
+        "student_name": full_name_at("booking.student"),
+        "product_code": attrgetter("booking.session.product.code"),
+        "starts_at": minute("booking.session.starts_at"),
+    }
 
     class Meta:
         model = TestResult
-        fields = (
-            "booking",
-            *SUB_SCORES,
-            "test_date",
-            "overall",
-            "student",
-            "student_name",
-            "product_code",
-            "starts_at",
-        )
-        export_order = fields
         name = "Results"
 
     def with_columns(self, queryset: QuerySet[TestResult]) -> QuerySet[TestResult]:
         return queryset.select_related("booking__student", "booking__session__product")
-
-    def dehydrate_booking(self, result: TestResult) -> str:
-        return result.booking.reference
-
-    def dehydrate_listening(self, result: TestResult) -> Decimal | None:
-        return band(result.listening)
-
-    def dehydrate_reading(self, result: TestResult) -> Decimal | None:
-        return band(result.reading)
-
-    def dehydrate_writing(self, result: TestResult) -> Decimal | None:
-        return band(result.writing)
-
-    def dehydrate_speaking(self, result: TestResult) -> Decimal | None:
-        return band(result.speaking)
-
-    def dehydrate_test_date(self, result: TestResult) -> str:
-        return day(result.test_date)
-
-    def dehydrate_overall(self, result: TestResult) -> Decimal | None:
-        return band(result.overall)
-
-    def dehydrate_student(self, result: TestResult) -> str:
-        return contact(result.booking.student)
-
-    def dehydrate_student_name(self, result: TestResult) -> str:
-        return result.booking.student.get_full_name()
-
-    def dehydrate_product_code(self, result: TestResult) -> str:
-        return result.booking.session.product.code
-
-    def dehydrate_starts_at(self, result: TestResult) -> str:
-        return local_minute(result.booking.session.starts_at)
 
 
 class SpreadsheetExportForm(SelectableFieldsExportForm):
