@@ -147,9 +147,15 @@ def student_payment_status(booking: Booking, *, paid: Decimal | None = None) -> 
 
 
 def with_student_payment_status(bookings: QuerySet[Booking]) -> QuerySet[Booking]:
-    """``bookings`` with ``paid_amount`` and ``payment_status`` (as ``student_payment_status``, in
-    SQL, so lists filter and page on it): still one query."""
-    return with_paid_amount(bookings).annotate(
+    """``bookings`` with ``paid_amount``, filterable on ``payment_status`` (``student_payment_status``
+    in SQL, so lists filter and page on it): still one query.
+
+    ``payment_status`` is an alias, not a selected column: selecting it would repeat the paid-amount
+    subquery in every row's SELECT (PostgreSQL plans it twice), and the rows compute it from
+    ``paid_amount`` with ``student_payment_status`` instead (tests/bookings/test_student_selectors.py
+    checks both agree). Filtering on it still runs in SQL.
+    """
+    return with_paid_amount(bookings).alias(
         payment_status=Case(
             When(status=BookingStatus.CANCELLED, then=Value(StudentPaymentStatus.CANCELLED.value)),
             When(price__lte=F("paid_amount"), then=Value(StudentPaymentStatus.PAID.value)),

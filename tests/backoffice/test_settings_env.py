@@ -28,11 +28,12 @@ READ_BY_SETTINGS = (
 A_KEY = "k" * 10 + "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJ"
 
 
-def start_django(**environ: str) -> subprocess.CompletedProcess[str]:
-    """``django.setup()`` in a fresh interpreter with the given environment on top of a clean one."""
+def start_django(*, code: str = "import django; django.setup(); print('started')", **environ: str):
+    """``django.setup()`` (or ``code``) in a fresh interpreter with the given environment on top of a
+    clean one."""
     base = {name: value for name, value in os.environ.items() if name not in READ_BY_SETTINGS}
     return subprocess.run(
-        [sys.executable, "-c", "import django; django.setup(); print('started')"],
+        [sys.executable, "-c", code],
         cwd=ROOT,
         env={**base, "DJANGO_SETTINGS_MODULE": "backoffice.settings", **environ},
         capture_output=True,
