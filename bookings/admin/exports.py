@@ -19,7 +19,9 @@ from typing import Any
 
 from django.db.models import Model, OuterRef, QuerySet, Subquery
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from import_export.admin import ExportMixin
 from import_export.fields import Field
 from import_export.formats.base_formats import CSV, XLSX
@@ -284,6 +286,42 @@ class SpreadsheetExportMixin(ExportMixin):
     def has_export_permission(self, request: HttpRequest) -> bool:
         return self.has_view_permission(request)
 
+    export_template_name = "admin/exports/export.html"
+
+    def init_request_context_data(self, request: HttpRequest, form: Any) -> dict[str, Any]:
+        """The export page says what will be downloaded before it is: the list's filters and search
+        in words, and how many rows."""
+        context = super().init_request_context_data(request, form)
+        changelist = self.get_changelist_instance(request)
+        context["export_filters"] = applied_filters(changelist)
+        context["export_search"] = changelist.query
+        rows = changelist.queryset.count()  # what the export reads: the list's filters and search
+        context["export_rows"] = f"{rows:,} row{'' if rows == 1 else 's'}"
+        changelist_url = reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_changelist")
+        context["export_list_url"] = f"{changelist_url}?{request.GET.urlencode()}"
+        return context
+
+    def get_data_for_export(self, request: HttpRequest, queryset: QuerySet, **kwargs: Any) -> Any:
+        dataset = super().get_data_for_export(request, queryset, **kwargs)
+        dataset.title = str(self.opts.verbose_name_plural).capitalize()  # the XLSX sheet's name
+        return dataset
+
     def get_export_filename(self, request: HttpRequest, queryset: QuerySet, file_format: Any) -> str:
         stamp = f"{timezone.localtime():%Y-%m-%d-%H%M}"
         return f"{self.opts.verbose_name_plural.replace(' ', '-')}-{stamp}.{file_format.get_extension()}"
+
+
+def applied_filters(changelist: Any) -> list[tuple[str, str]]:
+    """``(filter title, what is chosen)`` for each filter the list has applied, as its sidebar says
+    it ("Status", "Pending"); a date range as the days typed."""
+    applied = []
+    for spec in changelist.filter_specs:
+        if not spec.has_output() or not any(p in changelist.params for p in spec.expected_parameters()):
+            continue
+        chosen = [str(choice["display"]) for choice in spec.choices(changelist) if choice.get("selected")]
+        if not chosen or chosen == [str(_("All"))]:
+            chosen = [str(changelist.params[p]) for p in spec.expected_parameters() if changelist.params.get(p)]
+            chosen = [" – ".join(chosen)] if chosen else []
+        if chosen:
+            applied.append((str(spec.title).capitalize(), ", ".join(chosen)))
+    return applied

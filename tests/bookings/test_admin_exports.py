@@ -355,3 +355,44 @@ def test_every_export_admin_uses_its_own_resource():
     for model in (Session, Booking, Payment, TestResult):
         model_admin = admin.site.get_model_admin(model)
         assert model_admin.export_resource.Meta.model is model
+
+
+def test_the_export_page_says_which_filters_apply_and_how_many_rows_come_before_the_download(manager_client):
+    for hour in range(3):
+        SessionFactory(starts_at=starts(hour), room="Room <b>7</b>")
+    services.close_session(SessionFactory(starts_at=starts(5), room="Room 9"))
+    url = reverse("admin:bookings_session_export") + "?status__exact=open&q=Room"
+
+    page = manager_client.get(url)
+
+    assert page.status_code == 200
+    summary = page.content.decode()
+    assert "3 rows will be exported" in summary
+    assert page.context["export_filters"] == [("Status", "Open")]
+    assert page.context["export_search"] == "Room"
+    assert reverse("admin:bookings_session_changelist") + "?status__exact=open&amp;q=Room" in summary
+
+
+def test_an_unfiltered_export_page_says_so(manager_client):
+    SessionFactory(starts_at=starts())
+
+    page = manager_client.get(reverse("admin:bookings_session_export"))
+
+    assert "1 row will be exported" in page.content.decode()
+    assert "No filters" in page.content.decode()
+
+
+def test_the_xlsx_sheet_is_named_after_the_list(manager_client):
+    SessionFactory(starts_at=starts())
+
+    sheet = xlsx_export(manager_client, "bookings_session").active
+
+    assert sheet.title == "Sessions"
+
+
+def test_markup_searched_for_is_shown_as_text_on_the_export_page(manager_client):
+    page = manager_client.get(reverse("admin:bookings_session_export") + "?q=%3Cscript%3Ealert(1)%3C/script%3E")
+
+    assert page.status_code == 200
+    assert "<script>alert(1)" not in page.content.decode()
+    assert "“&lt;script&gt;alert(1)&lt;/script&gt;”" in page.content.decode()

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import redirect_stdout
 from datetime import timedelta
 from io import StringIO
 
@@ -58,13 +59,23 @@ def seeded(django_db_setup, django_db_blocker) -> Iterator[str]:
 
     The outer atomic block is rolled back at the end of the module; each test's own transaction nests
     inside it as a savepoint, so what a test writes is undone as usual.
+
+    Yields all that the run printed: its own output, and whatever the console e-mail and SMS backends
+    (`make run`'s) would have printed of the messages the demo's services send.
     """
+    printed = StringIO()
     with (
         django_db_blocker.unblock(),
-        override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]),
+        override_settings(
+            PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"],
+            EMAIL_BACKEND="django.core.mail.backends.console.EmailBackend",
+            SMS_BACKEND="console",
+        ),
+        redirect_stdout(printed),
         transaction.atomic(),
     ):
-        yield seed()
+        summary = seed()
+        yield printed.getvalue() + summary
         transaction.set_rollback(True)
 
 
@@ -79,6 +90,12 @@ def test_it_creates_logins_that_authenticate_with_the_demo_password(seeded: str)
     assert User.objects.get(username="aziza").tutor.timezone == "Asia/Tashkent"
     james = User.objects.get(username="james").tutor
     assert (james.timezone, james.auto_confirm, james.cancellation_policy) == ("Europe/London", True, "flexible")
+
+
+def test_a_first_start_prints_the_summary_and_the_logins_and_no_message_to_a_demo_student(seeded: str) -> None:
+    assert seeded.startswith("Seatdesk demo centre loaded.")
+    assert "Subject:" not in seeded and "SMS to" not in seeded
+    assert 'Logins (password "seatdesk-demo")' in seeded
 
 
 def test_it_prints_a_summary_with_the_booking_counts(seeded: str) -> None:

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.db.models import Count
+from django.test.utils import override_settings
 from django.utils import timezone
 
 from backoffice.models import Role, User
@@ -70,6 +71,8 @@ from bookings.services import seats, session_history
 
 # How the history of a demo session begins, by where it came from.
 CREATED_AS = {SessionSource.AVAILABILITY: SessionAction.GENERATED, SessionSource.MANUAL: SessionAction.CREATED}
+
+NOWHERE_EMAIL = "django.core.mail.backends.dummy.EmailBackend"
 
 
 def next_weekday(start: date, weekdays: tuple[int, ...]) -> date:
@@ -429,7 +432,9 @@ class Command(BaseCommand):
                 ensure_staff()
             self.stdout.write("Demo centre already loaded: staff logins and passwords re-checked.")
         else:
-            with transaction.atomic():
+            # The demo's weeks are simulated: what its services send to the fictional students
+            # (expiry e-mails, SMS) goes nowhere, rather than printed in full on a first start.
+            with override_settings(EMAIL_BACKEND=NOWHERE_EMAIL, SMS_BACKEND="dummy"), transaction.atomic():
                 DemoCentre(now=timezone.now(), rng=random.Random(SEED)).build()
             self._summary()
         self._logins()
