@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import redirect_stdout
 from datetime import timedelta
@@ -19,10 +20,12 @@ from backoffice.models import Role, User
 from bookings.models import (
     SEAT_HOLDING,
     Booking,
+    BookingEvent,
     BookingStatus,
     CancelReason,
     FeedbackKind,
     FeedbackRequest,
+    Payment,
     Product,
     Session,
     SessionAction,
@@ -230,3 +233,20 @@ def test_every_demo_session_has_a_history_and_the_sick_leave_is_recorded(seeded:
     cancelled = SessionEvent.objects.get(action=SessionAction.CANCELLED)
     assert (cancelled.actor.username, cancelled.data["reason"]) == ("manager", "tutor")
     assert cancelled.describe().endswith("by the tutor: Tutor on sick leave")
+
+
+def test_the_demo_bookings_and_payments_are_spread_over_the_weeks_it_covers(seeded: str) -> None:
+    """A month of trade, not one afternoon: the bookings the services made are dated back as a
+    centre would have taken them, each with its history and payments moved along."""
+    now = timezone.now()
+    today = timezone.localdate()
+    bookings = Booking.objects.all()
+    made_today = bookings.filter(created_at__date=today).count()
+    assert made_today < bookings.count() / 8
+    assert bookings.dates("created_at", "day").count() >= 20
+    payments_by_day = Counter(Payment.objects.values_list("created_at__date", flat=True))
+    assert max(payments_by_day.values()) < Payment.objects.count() / 5
+    assert not bookings.filter(status=BookingStatus.PENDING, expires_at__lte=now).exists()
+    assert not BookingEvent.objects.filter(created_at__lt=F("booking__created_at") - timedelta(seconds=1)).exists()
+    assert not Payment.objects.filter(created_at__lt=F("booking__created_at") - timedelta(seconds=1)).exists()
+    assert not bookings.filter(created_at__gt=now).exists()

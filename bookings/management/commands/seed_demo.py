@@ -17,7 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, F
 from django.test.utils import override_settings
 from django.utils import timezone
 
@@ -50,6 +50,7 @@ from bookings.management.demo_history import PastBooking, PastHistory, local
 from bookings.models import (
     Availability,
     Booking,
+    BookingEvent,
     BookingSource,
     BookingStatus,
     CancelReason,
@@ -144,6 +145,7 @@ class DemoCentre(PastHistory):
         # Only a session still running has bookings that hold a seat; the seats module counts them.
         seats.recount([session.pk for session in past])
         self._book_upcoming([s for s in sessions if s.starts_at > self.now])
+        self._spread_upcoming()
         self._feedback(history)
 
     # --- calendars ------------------------------------------------------------------------------
@@ -277,6 +279,49 @@ class DemoCentre(PastHistory):
         booking.events.update(created_at=now - window)
         services.expire_due(now=now)
         booking.refresh_from_db()
+
+    def _spread_upcoming(self) -> None:
+        """The services stamp every booking made above "now": move each back to when a real centre
+        would have taken it, so the dashboard shows a month of trade rather than one afternoon.
+
+        A booking's whole record moves by one amount (its times, its history, its payments), and a
+        reschedule chain moves together, so every duration and order stays as the services made it.
+        A pending booking moves back less than it has left to pay, so it is still pending; the others
+        go back up to three weeks, into the desk's hours when the desk took them.
+        """
+        made_now = Booking.objects.filter(created_at__gte=self.now).select_related("session")
+        root_of: dict[int, int] = {}
+        chains: dict[int, list[Booking]] = {}
+        for booking in made_now.order_by("pk"):  # a rescheduled booking comes after the one it moved from
+            root = root_of.get(booking.rescheduled_from_id, booking.pk)
+            root_of[booking.pk] = root
+            chains.setdefault(root, []).append(booking)
+        for chain in chains.values():
+            first = chain[0]
+            if any(b.status == BookingStatus.PENDING for b in chain):
+                left = min(b.expires_at for b in chain if b.status == BookingStatus.PENDING) - self.now
+                room = max(left - timedelta(hours=1), timedelta(0))
+                back = room * self.rng.random()
+                at = self.now - back
+            else:
+                back = timedelta(minutes=self.rng.randint(60, 21 * 24 * 60))
+                at = self.now - back
+                if first.source == BookingSource.ADMIN:
+                    at = self._desk_time(at, not_after=at)
+            shift = self.now - at
+            if shift <= timedelta(0):
+                continue
+            pks = [b.pk for b in chain]
+            Booking.objects.filter(pk__in=pks).update(
+                created_at=F("created_at") - shift,
+                confirmed_at=F("confirmed_at") - shift,
+                cancelled_at=F("cancelled_at") - shift,
+                expires_at=F("expires_at") - shift,
+            )
+            BookingEvent.objects.filter(booking_id__in=pks).update(created_at=F("created_at") - shift)
+            Payment.objects.filter(booking_id__in=pks).update(
+                created_at=F("created_at") - shift, performed_at=F("performed_at") - shift
+            )
 
     def _bookable(self, session: Session) -> bool:
         notice = session.tutor.min_notice if session.tutor else timedelta(0)
