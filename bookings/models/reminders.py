@@ -9,7 +9,7 @@ from bookings.models.bookings import Booking
 class ReminderChannel(models.TextChoices):
     EMAIL = "email", "E-mail"
     SMS = "sms", "SMS"
-    PUSH = "push", "Push (back office)"
+    PUSH = "push", "Push (live: back office and app)"
 
 
 class ReminderStatus(models.TextChoices):

@@ -69,7 +69,11 @@ def offsets(product_code: str | None = None) -> dict[str, timedelta]:
 
 
 def schedule_start_reminders(booking: Booking, *, now: datetime | None = None) -> list[Reminder]:
-    """Reminders before the start for the student (e-mail, SMS) and the tutor (push); past ones skipped."""
+    """Reminders before the start for the student (e-mail, SMS) and the tutor (push), past ones skipped.
+
+    A push reminder is a ``booking.reminder`` event: the tutor's reaches the booking's student as
+    well (their app's socket and bell); a session with no tutor (a mock exam) gets one of the
+    student's own, so every student's app is reminded."""
     return Reminder.objects.bulk_create(start_reminders(booking, now=now or timezone.now()))
 
 
@@ -83,7 +87,9 @@ def start_reminders(booking: Booking, *, now: datetime) -> list[Reminder]:
     if student.phone:
         targets.append((student.pk, ReminderChannel.SMS))
     if session.tutor_id:
-        targets.append((session.tutor.user_id, ReminderChannel.PUSH))
+        targets.append((session.tutor.user_id, ReminderChannel.PUSH))  # the student's app hears it too
+    else:
+        targets.append((student.pk, ReminderChannel.PUSH))  # no tutor: the student's app hears its own
     # Only read the product when per-product offsets exist: booking is the hot path.
     product_code = session.product.code if conf().reminder_offsets_by_product else None
     return [

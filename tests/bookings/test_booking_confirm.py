@@ -164,15 +164,15 @@ def test_it_skips_reminders_whose_time_has_passed(student, tutor: Tutor) -> None
     assert {r.scheduled_at for r in reminders} == {session.starts_at - timedelta(minutes=15)}
 
 
-def test_it_schedules_no_tutor_push_for_a_session_without_a_tutor(student) -> None:
+def test_a_session_without_a_tutor_pushes_its_reminders_to_the_student_alone(student) -> None:
     session = SessionFactory(tutor=None, starts_at=NOW + timedelta(days=2))
     booking = services.book(session=session, student=student)
 
     services.confirm(booking)
 
     reminders = Reminder.objects.filter(booking=booking)
-    assert reminders.count() == 6
-    assert {r.channel for r in reminders} == {ReminderChannel.EMAIL, ReminderChannel.SMS}
+    assert reminders.count() == 9  # three offsets: e-mail, SMS and the student's app
+    assert {r.channel for r in reminders} == {ReminderChannel.EMAIL, ReminderChannel.SMS, ReminderChannel.PUSH}
     assert {r.recipient_id for r in reminders} == {student.pk}
 
 

@@ -454,3 +454,41 @@ def test_a_batch_costs_the_same_queries_for_one_booking_or_many(tutor: Tutor) ->
         return len(captured)
 
     assert queries_for(1, offset=0) == queries_for(6, offset=10)
+
+
+# The student's app hears every start reminder, with a tutor or without
+
+
+@pytest.mark.django_db
+def test_a_student_of_a_session_without_a_tutor_gets_push_reminders_of_their_own() -> None:
+    from rest_framework_simplejwt.tokens import RefreshToken
+
+    student = StudentFactory()
+    RefreshToken.for_user(student)  # signed in to the app: their bell keeps notifications
+    with at(NOW):
+        mock = SessionFactory(tutor=None, starts_at=STARTS, room="Hall A")
+        booking = confirmed_booking(session=mock, student=student)
+
+    pushes = Reminder.objects.filter(booking=booking, channel=ReminderChannel.PUSH)
+    assert sorted(pushes.values_list("kind", "recipient_id")) == [
+        ("15m", student.pk),
+        ("1h", student.pk),
+        ("24h", student.pk),
+    ]
+
+    with at(STARTS - timedelta(hours=1)):
+        service.send_due_reminders()
+
+    heard = Notification.objects.filter(recipient=student, type="booking.reminder")
+    assert heard.count() == 2  # 24 h and 1 h before; the 15-minute one is not due yet
+    assert sorted(n.data["data"]["kind"] for n in heard) == ["1h", "24h"]
+    assert {(n.data["data"]["reference"], n.data["data"]["time_zone"]) for n in heard} == {
+        (booking.reference, "Asia/Tashkent")
+    }
+    assert all(booking.reference in n.message for n in heard)
+
+
+@pytest.mark.django_db
+def test_a_tutored_lesson_reminds_the_student_through_the_tutors_push_and_not_twice(booking: Booking) -> None:
+    pushes = Reminder.objects.filter(booking=booking, channel=ReminderChannel.PUSH)
+    assert set(pushes.values_list("recipient_id", flat=True)) == {booking.session.tutor.user_id}

@@ -27,7 +27,7 @@ def _locmem_sms(settings):
 @pytest.fixture
 def starts():
     start = timezone.now().replace(microsecond=0) + timedelta(days=3)
-    confirmed_booking(session=SessionFactory(starts_at=start))  # no tutor: e-mail and SMS, three offsets
+    confirmed_booking(session=SessionFactory(starts_at=start))  # no tutor: e-mail, SMS and the student's push
     return start
 
 
@@ -40,8 +40,8 @@ def run(*args: str) -> str:
 def test_it_sends_the_due_reminders_up_to_the_limit(starts) -> None:
     with time_machine.travel(starts - timedelta(minutes=5), tick=False):
         assert run("--limit", "4") == "Due reminders: 4 sent, 0 failed (0 gave up), 0 skipped.\n"
-        assert Reminder.objects.filter(status=ReminderStatus.PENDING).count() == 2
-        assert run() == "Due reminders: 2 sent, 0 failed (0 gave up), 0 skipped.\n"
+        assert Reminder.objects.filter(status=ReminderStatus.PENDING).count() == 5  # 3 offsets x 3 channels
+        assert run() == "Due reminders: 5 sent, 0 failed (0 gave up), 0 skipped.\n"
 
 
 def test_it_retries_failed_reminders_only_when_asked(starts) -> None:

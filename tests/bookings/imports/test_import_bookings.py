@@ -106,8 +106,9 @@ def test_confirmed_rows_are_booked_then_confirmed_with_reminders(sitting):
     assert booking.expires_at is None and booking.confirmed_at is not None
     assert list(booking.events.values_list("action", flat=True)) == ["booking.created", "booking.confirmed"]
     assert booking.events.get(action="booking.confirmed").data == {"via": "import"}
-    # As confirm(): e-mail and SMS before the start (the session is five days away: all three offsets).
-    assert Reminder.objects.filter(booking=booking).count() == 6
+    # As confirm(): e-mail, SMS and (no tutor) the student's push, at all three offsets (five days away).
+    assert Reminder.objects.filter(booking=booking).count() == 9
+    assert set(Reminder.objects.filter(booking=booking).values_list("recipient_id", flat=True)) == {student.pk}
 
 
 def test_free_products_and_auto_confirm_tutors_confirm_at_once(mock):
