@@ -14,7 +14,7 @@ SECRET_KEY = $(shell cat $(SECRET_KEY_FILE) 2>/dev/null)
 endif
 export SECRET_KEY
 
-.PHONY: run test lint format bench install install-dev clean openapi
+.PHONY: run test lint format bench bench-smoke install install-dev clean openapi
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 12) else "Seatdesk needs Python 3.12 (set PYTHON=/path/to/python3.12)")'
@@ -73,6 +73,13 @@ bench: install-dev | $(SECRET_KEY_FILE)
 	@for script in bench/[a-z]*.py; do \
 		echo "== $$script"; \
 		DATABASE_URL=$${DATABASE_URL:-$(PG_URL)} $(BIN)/python $$script || exit 1; \
+	done
+
+# Every benchmark at a tiny size, to its report (figures meaningless): what tests/test_benchmarks.py runs.
+bench-smoke: install-dev | $(SECRET_KEY_FILE)
+	@for script in bench/[a-z]*.py; do \
+		echo "== $$script (smoke)"; \
+		BENCH_SMOKE=1 DATABASE_URL=$${DATABASE_URL:-$(PG_URL)} $(BIN)/python $$script || exit 1; \
 	done
 
 clean:

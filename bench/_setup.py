@@ -22,6 +22,14 @@ from typing import Any
 
 DEFAULT_DATABASE_URL = "postgres://root@127.0.0.1:5432/test"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# BENCH_SMOKE=1 (`make bench-smoke`, tests/test_benchmarks.py): every benchmark at a tiny size, to
+# show it still runs to its report. Its figures then mean nothing.
+SMOKE = os.environ.get("BENCH_SMOKE", "").strip() not in ("", "0")
+
+
+def scale(full: int, smoke: int) -> int:
+    """A size of the real run, or of a smoke run."""
+    return smoke if SMOKE else full
 
 
 def configure(name: str) -> None:

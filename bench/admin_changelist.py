@@ -45,14 +45,24 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._setup import Target, configure, create_students, environment, fail, report, settle, throwaway_database
+from bench._setup import (
+    Target,
+    configure,
+    create_students,
+    environment,
+    fail,
+    report,
+    scale,
+    settle,
+    throwaway_database,
+)
 
-SESSIONS = 20_000
-STUDENTS = 50_000
+SESSIONS = scale(20_000, 200)
+STUDENTS = scale(50_000, 500)
 TUTORS = 12
-SMALL = 1_000
-LARGE = 1_000_000
-RUNS = 11
+SMALL = scale(1_000, 100)
+LARGE = scale(1_000_000, 2_000)
+RUNS = scale(11, 1)
 WARMUPS = 2
 TARGET_VS_NAIVE = 3.0
 TARGET_GROWTH = 1.3

@@ -72,13 +72,14 @@ from bench._setup import (
     fail,
     psycopg_params,
     report,
+    scale,
     settle,
     throwaway_database,
     wait_until_listening,
 )
 
 SESSIONS = 2001  # coprime with the student count: (student, session) pairs never repeat
-REPEAT = 20
+REPEAT = scale(20, 2)
 TARGET_RATIO = 10
 
 
@@ -276,7 +277,7 @@ def timed_pair(ours: Callable[[], Any], baseline: Callable[[], Any]) -> tuple[fl
 
 # --- The write path: POST bookings/ through daphne against book() --------------------------------
 
-WARM_UP = 20
+WARM_UP = scale(20, 2)
 
 
 def hot_sessions(product: Any, count: int) -> list[Any]:
@@ -435,9 +436,11 @@ def profiled(call: Callable[[], Any], times: int = 20) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--bookings", type=int, default=1_000_000, help="bookings in the centre (default 1,000,000)")
+    parser.add_argument(
+        "--bookings", type=int, default=scale(1_000_000, 20_000), help="bookings in the centre (default 1,000,000)"
+    )
     parser.add_argument("--mine", type=int, default=100, help="the measured student's bookings (default 100)")
-    parser.add_argument("--posts", type=int, default=1000, help="bookings made each way (default 1,000)")
+    parser.add_argument("--posts", type=int, default=scale(1000, 10), help="bookings made each way (default 1,000)")
     parser.add_argument("--profile", action="store_true", help="also print a cProfile of 20 loads of our list")
     args = parser.parse_args()
     os.environ.setdefault("HTTPS_ONLY", "0")  # the test client speaks plain HTTP, in this process

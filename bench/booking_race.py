@@ -36,13 +36,14 @@ from bench._setup import (
     fail,
     psycopg_params,
     report,
+    scale,
     settle,
     throwaway_database,
 )
 
-THREADS = 64
-WARMUP_PER_THREAD = 5
-MEASURED = 4000
+THREADS = scale(64, 4)
+WARMUP_PER_THREAD = scale(5, 1)
+MEASURED = scale(4000, 40)
 TARGET_PER_SECOND = 300
 TARGET_SHARE_OF_RAW = 0.25
 

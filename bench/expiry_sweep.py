@@ -47,16 +47,17 @@ from bench._setup import (
     environment,
     fail,
     report,
+    scale,
     settle,
     throwaway_database,
 )
 
-SESSIONS = 1000
-PER_SESSION = 100
-STUDENTS = 10_000
-LOOP_ROWS = 10_000
+SESSIONS = scale(1000, 20)
+PER_SESSION = scale(100, 10)
+STUDENTS = scale(10_000, 100)
+LOOP_ROWS = scale(10_000, 100)
 # expire_due() and both raw statements run this many times, interleaved; the medians are compared.
-ROUNDS = 3
+ROUNDS = scale(3, 1)
 TARGET_VS_LOOP = 100.0
 TARGET_VS_RAW = 1.5
 PRICE = Decimal("350000")

@@ -45,14 +45,15 @@ from bench._setup import (
     environment,
     fail,
     report,
+    scale,
     settle,
     throwaway_database,
 )
 
-ROWS = 50_000
-STUDENTS = 10_000
+ROWS = scale(50_000, 200)
+STUDENTS = scale(10_000, 100)
 PER_SESSION = 50
-RESOURCE_ROWS = 2_000
+RESOURCE_ROWS = scale(2_000, 50)
 BATCH = 2_000
 PRICE = Decimal("350000")
 TARGET_VS_RESOURCE = 10.0

@@ -65,13 +65,14 @@ from bench._setup import (
     fail,
     psycopg_params,
     report,
+    scale,
     settle,
     throwaway_database,
     wait_until_listening,
 )
 
-CALLBACKS = 2000
-CLIENTS = 50
+CALLBACKS = scale(2000, 40)
+CLIENTS = scale(50, 4)
 DUPLICATE_SHARE = 0.20
 TARGET_SHARE = 0.25
 PRICE = Decimal("350000")

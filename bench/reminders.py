@@ -31,11 +31,12 @@ from bench._setup import (
     environment,
     fail,
     report,
+    scale,
     settle,
     throwaway_database,
 )
 
-REMINDERS = 10_000
+REMINDERS = scale(10_000, 100)
 TARGET_RATIO = 10
 TABLES = ("bookings_reminder", "bookings_booking", "bookings_bookingevent", "realtime_notification")
 

@@ -60,6 +60,7 @@ if __package__ in (None, ""):
 
 from bench._setup import (
     PROJECT_ROOT,
+    SMOKE,
     Target,
     bench_product,
     configure,
@@ -588,7 +589,9 @@ def megabytes(value: int) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="10,000 rows and small attacks: a smoke run.")
+    parser.add_argument(
+        "--quick", action="store_true", default=SMOKE, help="10,000 rows and small attacks: a smoke run."
+    )
     parser.add_argument("--keep-files", type=Path, default=None, help="Write the files here and keep them.")
     parser.add_argument(
         "--inline-bytes",

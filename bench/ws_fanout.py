@@ -54,6 +54,7 @@ if __package__ in (None, ""):
 
 from bench._setup import (
     PROJECT_ROOT,
+    SMOKE,
     Target,
     configure,
     environment,
@@ -61,6 +62,7 @@ from bench._setup import (
     log_in,
     psycopg_params,
     report,
+    scale,
     throwaway_database,
     wait_until_listening,
 )
@@ -606,11 +608,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--idle", type=float, default=IDLE_SECONDS, help="seconds the idle sockets are left alone")
     parser.add_argument("--idle-sockets", type=int, default=IDLE_SOCKETS)
     parser.add_argument("--redis-db", type=int, default=REDIS_DB, help="Redis database of its own (flushed)")
-    parser.add_argument("--quick", action="store_true", help="a smoke run: 20 sockets, 3 s, 10 s idle")
+    parser.add_argument("--quick", action="store_true", default=SMOKE, help="a smoke run: 20 sockets, 3 s, 10 s idle")
     parser.add_argument("--profile-daphne", metavar="FILE", help="run daphne under cProfile, figures to FILE")
     args = parser.parse_args(argv)
     if args.quick:
-        args.sockets, args.seconds, args.rounds, args.idle, args.idle_sockets = 20, 3, 1, 10, 10
+        args.sockets, args.seconds, args.rounds, args.idle, args.idle_sockets = 20, 3, 1, scale(10, 3), 10
     if args.sockets < 2 or args.idle_sockets < 2 or args.rounds < 1:
         parser.error("--sockets and --idle-sockets must be at least 2, --rounds at least 1")
 

@@ -7,6 +7,7 @@ template would be converted back to the active (centre) time zone by Django.
 from __future__ import annotations
 
 import zoneinfo
+from collections.abc import Set
 from datetime import datetime, tzinfo
 from typing import Any
 
@@ -90,11 +91,13 @@ def sms_for(reminder: Reminder, now: datetime) -> SMSMessage:
     return SMSMessage(to=str(reminder.recipient.phone), body=body)
 
 
-def push_event_for(reminder: Reminder, now: datetime) -> Event:
-    """The booking.reminder event of a push reminder (the tutor's), timed in the tutor's own zone.
+def push_event_for(reminder: Reminder, now: datetime, *, app_users: Set[int] = frozenset()) -> Event:
+    """The booking.reminder event of a push reminder (the tutor's, or for a session without a
+    tutor the student's own), timed in the tutor's zone, else the centre's.
 
-    The booking's student hears it too (their app's socket) and finds it among their notifications:
-    the time is labelled with its zone, and ``starts_at`` is there for an app to show in its own.
+    The booking's student hears it too (their app's socket), and finds it among their notifications
+    when they use the app (``app_users``: ``selectors.app_users`` of the batch's students): the time
+    is labelled with its zone, and ``starts_at`` is there for an app to show in its own.
     """
     booking = reminder.booking
     session = booking.session
@@ -114,7 +117,8 @@ def push_event_for(reminder: Reminder, now: datetime) -> Event:
         ),
     }
     student = booking.student_id
+    reads = [student] if student in app_users else []
     if reminder.recipient_id == student:  # a push reminder of the student's own
-        return ("booking.reminder", data, [student_group(student)], [student])
+        return ("booking.reminder", data, [student_group(student)], reads)
     groups = [tutor_group(reminder.recipient_id), student_group(student)]
-    return ("booking.reminder", data, groups, [reminder.recipient_id, student])
+    return ("booking.reminder", data, groups, [reminder.recipient_id, *reads])

@@ -40,6 +40,7 @@ from bookings.models import (
 )
 from bookings.notify import channels, messages
 from bookings.notify.messages import PAYMENT_KIND
+from bookings.selectors import app_users
 from bookings.services import sql
 from realtime.events import Event, publish_many
 
@@ -357,6 +358,8 @@ def _deliver(ids: list[int], now: datetime, report: DispatchReport) -> None:
     skipped: dict[str, list[int]] = defaultdict(list)
     emails, texts, pushes = [], [], []
     outcomes: channels.Outcome = {}
+    # Whose bell keeps a push reminder: one query for the batch's students (selectors.app_users).
+    readers = app_users(r.booking.student_id for r in reminders if r.channel == ReminderChannel.PUSH)
     for reminder in reminders:
         if reason := _not_wanted(reminder, now):
             skipped[f"Not sent: {reason}."].append(reminder.pk)
@@ -371,7 +374,7 @@ def _deliver(ids: list[int], now: datetime, report: DispatchReport) -> None:
                     raise ValueError("the recipient has no phone number")
                 texts.append((reminder.pk, messages.sms_for(reminder, now)))
             else:
-                pushes.append((reminder.pk, messages.push_event_for(reminder, now)))
+                pushes.append((reminder.pk, messages.push_event_for(reminder, now, app_users=readers)))
         except Exception as exc:  # a reminder that cannot be rendered fails alone
             outcomes[reminder.pk] = channels.error_text(exc)
     outcomes.update(channels.send_emails(emails))

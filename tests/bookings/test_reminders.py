@@ -12,6 +12,7 @@ from django.core import mail
 from django.db import close_old_connections, connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from rest_framework_simplejwt.tokens import RefreshToken
 
 from bookings import services
 from bookings.models import (
@@ -25,6 +26,7 @@ from bookings.models import (
     Tutor,
 )
 from bookings.notify import SMSError, messages, sms
+from bookings.selectors import app_users
 from bookings.services import reminders as service
 from realtime.events import publish
 from realtime.models import Notification
@@ -340,7 +342,8 @@ def forty_bookings_with_due_reminders() -> int:
     tutor = TutorFactory()
     with at(NOW):
         for n in range(40):
-            confirmed_booking(session=SessionFactory(tutor=tutor, starts_at=STARTS + timedelta(seconds=n)))
+            booking = confirmed_booking(session=SessionFactory(tutor=tutor, starts_at=STARTS + timedelta(seconds=n)))
+            RefreshToken.for_user(booking.student)  # signed in to the app: their bell keeps the reminders
     expected = Reminder.objects.count()
     assert expected == 40 * 9
     return expected
@@ -412,7 +415,8 @@ def naive_send_due_reminders(now: datetime, both_read: threading.Barrier) -> int
         elif reminder.channel == ReminderChannel.SMS:
             backend.send(messages.sms_for(reminder, now))
         else:
-            type_, data, groups, recipients = messages.push_event_for(reminder, now)
+            readers = app_users([reminder.booking.student_id])
+            type_, data, groups, recipients = messages.push_event_for(reminder, now, app_users=readers)
             publish(type_, data, groups=groups, recipients=recipients)
         reminder.status = ReminderStatus.SENT
         reminder.attempts += 1
@@ -461,8 +465,6 @@ def test_a_batch_costs_the_same_queries_for_one_booking_or_many(tutor: Tutor) ->
 
 @pytest.mark.django_db
 def test_a_student_of_a_session_without_a_tutor_gets_push_reminders_of_their_own() -> None:
-    from rest_framework_simplejwt.tokens import RefreshToken
-
     student = StudentFactory()
     RefreshToken.for_user(student)  # signed in to the app: their bell keeps notifications
     with at(NOW):
@@ -492,3 +494,13 @@ def test_a_student_of_a_session_without_a_tutor_gets_push_reminders_of_their_own
 def test_a_tutored_lesson_reminds_the_student_through_the_tutors_push_and_not_twice(booking: Booking) -> None:
     pushes = Reminder.objects.filter(booking=booking, channel=ReminderChannel.PUSH)
     assert set(pushes.values_list("recipient_id", flat=True)) == {booking.session.tutor.user_id}
+
+
+@pytest.mark.django_db
+def test_a_student_who_never_opened_the_app_gets_no_stored_reminder_but_the_tutor_does(booking: Booking) -> None:
+    with at(STARTS - timedelta(hours=1)):
+        service.send_due_reminders()
+
+    assert not Notification.objects.filter(recipient=booking.student, type="booking.reminder").exists()
+    tutor_user = booking.session.tutor.user
+    assert Notification.objects.filter(recipient=tutor_user, type="booking.reminder").count() == 2

@@ -1,0 +1,44 @@
+"""`make bench` runs every benchmark to its report: each one here at a tiny size (BENCH_SMOKE=1), on
+PostgreSQL (and Redis where it uses it), in its own throw-away database. A benchmark broken by a
+change elsewhere (a new NOT NULL column its seed SQL does not fill, an index that became a
+migration) fails here instead of stopping `make bench` halfway. The figures of a smoke run mean
+nothing; only that the run reaches its targets' verdicts does."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCHMARKS = sorted(path.stem for path in (ROOT / "bench").glob("[a-z]*.py"))
+USES_REDIS = {"ws_fanout"}  # the others use Redis when REDIS_URL is set, and run without it
+VERDICT = re.compile(r"^  \[(PASS|MISS)\] ", re.MULTILINE)
+
+pytestmark = pytest.mark.postgres
+
+
+def test_every_benchmark_is_listed():
+    assert {"admin_changelist", "api", "dashboard", "payment_callbacks", "ws_fanout"} <= set(BENCHMARKS)
+
+
+@pytest.mark.parametrize(
+    "name", [pytest.param(name, marks=pytest.mark.redis) if name in USES_REDIS else name for name in BENCHMARKS]
+)
+def test_the_benchmark_runs_to_its_report(name):
+    environ = {**os.environ, "BENCH_SMOKE": "1"}
+    if name not in USES_REDIS:
+        # The suite's Redis database stays the suite's (ws_fanout flushes one of its own, db 9).
+        environ.pop("REDIS_URL", None)
+
+    run = subprocess.run(
+        [sys.executable, f"bench/{name}.py"], cwd=ROOT, env=environ, capture_output=True, text=True, timeout=300
+    )
+
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "bench: ERROR" not in run.stderr
+    assert VERDICT.search(run.stdout), run.stdout[-2000:]
