@@ -4,15 +4,17 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('bookings', '0009_payment_provider_account'),
+        ("bookings", "0009_payment_provider_account"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='reminder',
-            name='channel',
-            field=models.CharField(choices=[('email', 'E-mail'), ('sms', 'SMS'), ('push', 'Push (live: back office and app)')], max_length=6),
+            model_name="reminder",
+            name="channel",
+            field=models.CharField(
+                choices=[("email", "E-mail"), ("sms", "SMS"), ("push", "Push (live: back office and app)")],
+                max_length=6,
+            ),
         ),
     ]
