@@ -24,6 +24,7 @@ from bookings.errors import SessionFull
 from bookings.models import SEAT_HOLDING, Booking, Session, SessionStatus
 from bookings.reports import bump_dashboard_version
 from bookings.selectors import seats_text
+from bookings.services import sql
 from realtime.events import publish, publish_many, session_group, staff_group
 
 # Sessions per conditional UPDATE of ``take_seats`` (each costs a few parameters).
@@ -65,13 +66,15 @@ def _can_take(now: datetime, wanted: Any = 1) -> Q:
 def take_seat(session_id: int, *, now: datetime) -> Slot | None:
     """Take one seat if the session is open, not started and not full; its new counts, else None.
 
-    The conditional UPDATE is the guard against overselling (see the module doc); the counts are
-    read back in the same transaction, under the row lock the UPDATE took.
+    The conditional UPDATE is the guard against overselling (see the module doc), and it returns
+    the new counts in the same statement (``sql.take_seat``: the row lock it takes is held to
+    COMMIT, and every booker of the session waits on it).
     """
-    taken = Session.objects.filter(_can_take(now), pk=session_id).update(seats_taken=F("seats_taken") + 1)
-    if not taken:
+    taken = sql.take_seat(session_id, now=now)
+    if taken is None:
         return None
-    return slot_payload(session_id)
+    capacity, seats_taken, status = taken
+    return slot_data(session_id, capacity=capacity, seats_taken=seats_taken, status=status)
 
 
 class _Short(Exception):

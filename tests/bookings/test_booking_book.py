@@ -205,9 +205,9 @@ def test_it_reads_the_session_with_its_product_and_tutor_in_one_query():
 
 
 def test_it_writes_the_booking_and_its_history_in_few_statements(session, student):
-    """The hot path: one read (bookings.services.sql.read_session), then plain ORM statements: the
-    booking, its history, the seat (a conditional UPDATE), the counts read back under its lock, and
-    the student's notification of the booking if they use the app (one read says whether they do)."""
+    """The hot path: one read (bookings.services.sql.read_session), the booking and its history, the
+    seat (a conditional UPDATE that returns the new counts: sql.take_seat), and the student's
+    notification of the booking if they use the app (one read says whether they do)."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -215,11 +215,13 @@ def test_it_writes_the_booking_and_its_history_in_few_statements(session, studen
         services.book(session=session, student=student)
     statements = [q["sql"].split()[0].upper() for q in captured if "SAVEPOINT" not in q["sql"]]
     assert statements[:2] == ["SELECT", "INSERT"]
-    # history, app user?, seat, counts (no app: no notification stored)
-    assert sorted(statements[2:]) == ["INSERT", "SELECT", "SELECT", "UPDATE"]
+    # history, app user?, seat with its counts (no app: no notification stored)
+    assert sorted(statements[2:]) == ["INSERT", "SELECT", "UPDATE"]
+    seat = next(q["sql"] for q in captured if q["sql"].startswith("UPDATE"))
+    assert "RETURNING" in seat  # the counts come back with the seat
     RefreshToken.for_user(student)  # now they have signed in to the app
     another = SessionFactory()
     with CaptureQueriesContext(connection) as captured:
         services.book(session=another, student=student)
     statements = [q["sql"].split()[0].upper() for q in captured if "SAVEPOINT" not in q["sql"]]
-    assert sorted(statements[2:]) == ["INSERT", "INSERT", "SELECT", "SELECT", "UPDATE"]  # and their notification
+    assert sorted(statements[2:]) == ["INSERT", "INSERT", "SELECT", "UPDATE"]  # and their notification

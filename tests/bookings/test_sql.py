@@ -122,3 +122,42 @@ def test_flip_and_record_writes_what_the_orms_three_statements_write(transition)
     assert list(BookingEvent.objects.filter(booking__in=twins[0], actor=operator).values_list(*history)) == list(
         BookingEvent.objects.filter(booking__in=twins[1], actor=operator).values_list(*history)
     )
+
+
+@pytest.mark.parametrize(
+    ("status", "hours_ahead", "capacity", "taken"),
+    [
+        ("open", 5, 3, 1),  # a seat left: taken
+        ("open", 5, 3, 2),  # the last seat: taken
+        ("open", 5, 3, 3),  # full
+        ("closed", 5, 3, 0),
+        ("cancelled", 5, 3, 0),
+        ("open", -1, 3, 0),  # started
+    ],
+)
+def test_take_seat_takes_what_the_orms_conditional_update_takes_and_returns_the_counts_it_reads(
+    status, hours_ahead, capacity, taken
+):
+    from datetime import timedelta
+
+    from django.db.models import F
+    from django.utils import timezone
+
+    now = timezone.now()
+    ours, theirs = (
+        SessionFactory(
+            status=status, starts_at=now + timedelta(hours=hours_ahead), capacity=capacity, seats_taken=taken
+        )
+        for _ in range(2)
+    )
+
+    got = sql.take_seat(ours.pk, now=now)
+    updated = Session.objects.filter(
+        pk=theirs.pk, status="open", starts_at__gt=now, seats_taken__lte=F("capacity") - 1
+    ).update(seats_taken=F("seats_taken") + 1)
+    expected = Session.objects.values_list("capacity", "seats_taken", "status").get(pk=theirs.pk) if updated else None
+
+    assert got == expected
+    ours.refresh_from_db()
+    theirs.refresh_from_db()
+    assert (ours.seats_taken, ours.status) == (theirs.seats_taken, theirs.status)
