@@ -36,7 +36,7 @@ from backoffice.contacts import UniqueContactMixin
 from backoffice.models import STAFF_ROLES, Role, Staff, Student, User
 from backoffice.people_access import ManagersOnlyPagesMixin, manages_staff
 from backoffice.task_schedules import TASK_PATHS, schedule_errors
-from bookings.admin.base import BOOKING_STATUS_COLOURS, BookButtonMixin, ReadOnlyInline, badge
+from bookings.admin.base import BOOKING_STATUS_COLOURS, BookButtonMixin, ReadOnlyInline, RowCheckboxMixin, badge
 from bookings.admin.exports import StudentExportResource
 from bookings.admin.imports import SpreadsheetImportExportMixin
 from bookings.models import Booking, TestResult
@@ -111,7 +111,7 @@ class UserPermissionsMixin:
 
 
 @admin.register(User)
-class UserAdmin(ManagersOnlyPagesMixin, BaseUserAdmin, UserPermissionsMixin, ModelAdmin):
+class UserAdmin(RowCheckboxMixin, ManagersOnlyPagesMixin, BaseUserAdmin, UserPermissionsMixin, ModelAdmin):
     """Every account, staff with their phones and e-mails among them: a manager's pages.
 
     Operators look after students on the Students pages (StudentAdmin, ``managers_only = False``);

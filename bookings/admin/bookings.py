@@ -38,6 +38,7 @@ from bookings.admin.base import (
     LargeTablePaginator,
     ReadOnlyChangeMixin,
     ReadOnlyInline,
+    RowCheckboxMixin,
     ServiceForm,
     ServiceFormMixin,
     TutorScopedMixin,
@@ -217,6 +218,7 @@ class BookingPaymentInline(ReadOnlyInline, TabularInline):
 
 @admin.register(Booking)
 class BookingAdmin(
+    RowCheckboxMixin,
     BookingColumnsMixin,
     ActionAdminMixin,
     SpreadsheetImportExportMixin,

@@ -33,6 +33,7 @@ from bookings.admin.actions import ActionAdminMixin, ActionForm, in_modal
 from bookings.admin.base import (
     LargeTablePaginator,
     ReadOnlyChangeMixin,
+    RowCheckboxMixin,
     ServiceForm,
     ServiceFormMixin,
     badge,
@@ -236,7 +237,13 @@ class RefundFilter(admin.SimpleListFilter):
 
 @admin.register(Payment)
 class PaymentAdmin(
-    ActionAdminMixin, SpreadsheetExportMixin, ServiceFormMixin, ReadOnlyChangeMixin, SafeChangeListMixin, ModelAdmin
+    RowCheckboxMixin,
+    ActionAdminMixin,
+    SpreadsheetExportMixin,
+    ServiceFormMixin,
+    ReadOnlyChangeMixin,
+    SafeChangeListMixin,
+    ModelAdmin,
 ):
     add_form = PaymentAddForm
     action_template = "admin/bookings/booking/action.html"  # the booking the money was paid for

@@ -13,7 +13,7 @@ from unfold.decorators import action, display
 from backoffice.admin_lists import SafeChangeListMixin
 from backoffice.models import User
 from bookings.admin.actions import ActionAdminMixin, ActionForm, Report
-from bookings.admin.base import REMINDER_STATUS_COLOURS, badge, student_search_fields
+from bookings.admin.base import REMINDER_STATUS_COLOURS, RowCheckboxMixin, badge, student_search_fields
 from bookings.models import Reminder
 from bookings.services.reminders import DispatchReport, send_again
 
@@ -45,7 +45,7 @@ class SendAgainForm(ActionForm):
 
 
 @admin.register(Reminder)
-class ReminderAdmin(ActionAdminMixin, SafeChangeListMixin, ModelAdmin):
+class ReminderAdmin(RowCheckboxMixin, ActionAdminMixin, SafeChangeListMixin, ModelAdmin):
     action_template = "admin/bookings/reminder/send_again.html"
     list_display = (
         "scheduled_at",

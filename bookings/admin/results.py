@@ -21,6 +21,7 @@ from bookings import services
 from bookings.admin.actions import ActionAdminMixin, ActionForm, in_modal
 from bookings.admin.base import (
     ReadOnlyChangeMixin,
+    RowCheckboxMixin,
     ServiceForm,
     ServiceFormMixin,
     TutorScopedMixin,
@@ -119,7 +120,7 @@ class ResultCorrectionForm(ServiceForm):
 
 @admin.register(TestResult)
 class TestResultAdmin(
-    SpreadsheetImportExportMixin, ServiceFormMixin, SafeChangeListMixin, TutorScopedMixin, ModelAdmin
+    RowCheckboxMixin, SpreadsheetImportExportMixin, ServiceFormMixin, SafeChangeListMixin, TutorScopedMixin, ModelAdmin
 ):
     add_form = ResultAddForm
     import_kind = "results"
@@ -299,7 +300,13 @@ class CompleteFeedbackForm(FeedbackActionForm):
 
 @admin.register(FeedbackRequest)
 class FeedbackRequestAdmin(
-    ActionAdminMixin, ServiceFormMixin, ReadOnlyChangeMixin, SafeChangeListMixin, TutorScopedMixin, ModelAdmin
+    RowCheckboxMixin,
+    ActionAdminMixin,
+    ServiceFormMixin,
+    ReadOnlyChangeMixin,
+    SafeChangeListMixin,
+    TutorScopedMixin,
+    ModelAdmin,
 ):
     """Submissions awaiting a tutor's score. Assigning, scoring and completing are actions (services)."""
 

@@ -33,6 +33,7 @@ from bookings.admin.base import (
     SESSION_STATUS_COLOURS,
     BookButtonMixin,
     ReadOnlyInline,
+    RowCheckboxMixin,
     ServiceForm,
     ServiceFormMixin,
     TutorScopedMixin,
@@ -302,6 +303,7 @@ class SessionBookingInline(ReadOnlyInline, TabularInline):
 
 @admin.register(Session)
 class SessionAdmin(
+    RowCheckboxMixin,
     BookButtonMixin,
     ActionAdminMixin,
     ServiceFormMixin,

@@ -19,7 +19,7 @@ from backoffice.admin_lists import SafeChangeListMixin
 from backoffice.models import Role, User
 from bookings import services
 from bookings.admin.actions import ActionAdminMixin, ActionForm, BulkOutcome, Report, log_admin_change
-from bookings.admin.base import TutorScopedMixin, tutor_filter
+from bookings.admin.base import RowCheckboxMixin, TutorScopedMixin, tutor_filter
 from bookings.calendar_feed import calendar_url
 from bookings.models import Availability, DateException, Tutor
 from bookings.services.generation import TutorGeneration
@@ -134,7 +134,7 @@ class RegenerateCalendarLinksForm(ActionForm):
 
 
 @admin.register(Tutor)
-class TutorAdmin(ActionAdminMixin, TutorScopedMixin, ModelAdmin):
+class TutorAdmin(RowCheckboxMixin, ActionAdminMixin, TutorScopedMixin, ModelAdmin):
     tutor_user_lookup = "user"
     action_template = "admin/bookings/tutor/generate_sessions.html"
     list_display = (

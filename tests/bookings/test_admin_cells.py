@@ -34,3 +34,17 @@ def test_a_cached_cell_is_rendered_again_in_another_language():
     assert "check_small" in english and "check_small" in russian
     assert "close_small" in yes_no(False)
     assert "check_indeterminate_small" in yes_no(None)
+
+
+def test_the_row_checkbox_is_unfolds_own_markup_with_the_rows_id():
+    from types import SimpleNamespace
+
+    from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+    from unfold.admin import checkbox
+
+    from bookings.admin.base import RowCheckboxMixin
+
+    for pk in (7, 123456):
+        assert RowCheckboxMixin().action_checkbox(SimpleNamespace(pk=pk)) == checkbox.render(
+            ACTION_CHECKBOX_NAME, str(pk)
+        )
