@@ -110,7 +110,7 @@ class BookingColumnsMixin:
         """The Click and Payme checkout links for what is owed, each with a copy button (payment_links.js)."""
         links = payment_links(obj)
         if not links:
-            return "Only a pending booking that still owes money has payment links."
+            return "No payment links: nothing is owed, or the booking is closed (cancelled, or its seat is gone)."
         return format_html(
             '<div class="flex flex-col gap-2 max-w-3xl" data-payment-links>{}</div>',
             format_html_join(

@@ -60,7 +60,7 @@ def test_a_paid_booking_has_no_links_and_no_send_action(operator_client, booking
     html = operator_client.get(booking_url(booking)).content.decode()
 
     assert "data-copy-link" not in html
-    assert "Only a pending booking that still owes money has payment links." in html
+    assert "No payment links: nothing is owed, or the booking is closed" in html
     assert send_url(booking) not in html
 
 
