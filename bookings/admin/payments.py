@@ -43,6 +43,7 @@ from bookings.admin.base import (
     two_lines,
 )
 from bookings.admin.booking_actions import booking_row, outstanding, whole
+from bookings.admin.bookings import DayRangeFilter
 from bookings.admin.exports import PaymentExportResource, SpreadsheetExportMixin
 from bookings.models import Booking, Payment, PaymentLog, PaymentProvider, PaymentStatus
 from bookings.payments import click_merchant
@@ -88,6 +89,10 @@ def payment_state(payment: Payment) -> tuple[str, str]:
 
 
 # --- The add form: cash only ------------------------------------------------------------------
+
+
+class RecordedDayFilter(DayRangeFilter):
+    label = "recorded on"
 
 
 class PaymentAddForm(ServiceForm):
@@ -263,10 +268,13 @@ class PaymentAdmin(
         "provider_txn_id",
     )
     list_select_related = ("booking__student",)
-    list_filter = ("provider", "status", StuckFilter, RefundFilter)
+    list_filter = ("provider", "status", StuckFilter, RefundFilter, ("created_at", RecordedDayFilter))
+    list_filter_submit = True  # the date range is typed in, then applied with the other filters
     search_fields = ("booking__reference", "provider_txn_id", *student_search_fields("booking__student"))
-    date_hierarchy = "created_at"
-    show_full_result_count = False
+    # No date_hierarchy: its DISTINCT date_trunc scans every payment on each load (279 ms at 791,750
+    # payments, bench/admin_pages.py); the "recorded on" range filter uses the created_at index.
+    show_full_result_count = False  # the unfiltered COUNT(*) of a large table on every page
+    paginator = LargeTablePaginator
     autocomplete_fields = ("booking",)
     actions_detail = ("refund_payment",)
 
