@@ -33,6 +33,8 @@ from django.db.models import Model, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.functional import cached_property
+from django.utils.html import format_html_join
 from unfold.dataclasses import ActionDialog
 
 from bookings.errors import BookingError
@@ -174,9 +176,61 @@ def in_modal(view: Callable) -> Callable:
 
 
 class ActionAdminMixin:
-    """Runs ``ActionForm``s for a ModelAdmin: ``run_action`` for one object, ``run_bulk_action`` for a list."""
+    """Runs ``ActionForm``s for a ModelAdmin: ``run_action`` for one object, ``run_bulk_action`` for a list.
+
+    ``row_links`` (action name -> its form) draws the list's "Actions" column: an icon link to each
+    action the person may run and the row's state allows (the form's ``offered_for``), opening the
+    action's page. A few microseconds a row, where unfold's row menu (``actions_row``) renders a
+    template per row: the feedback list was 2.9x a plain Django list with it (bench/admin_pages.py).
+    """
 
     action_template: str = GENERIC_TEMPLATE
+    row_links: ClassVar[dict[str, type[ActionForm]]] = {}
+
+    def get_list_display(self, request: HttpRequest) -> Sequence[Any]:
+        display = tuple(super().get_list_display(request))  # type: ignore[misc]
+        names = tuple(name for name in self.row_links if self.may_run(request, name))
+        if not names:
+            return display
+
+        def actions(obj: Model) -> str:
+            return self.action_links(obj, names)
+
+        actions.short_description = "Actions"  # type: ignore[attr-defined]
+        return (*display, actions)
+
+    def may_run(self, request: HttpRequest, name: str) -> bool:
+        """The action's ``permissions`` (unfold's ``@action``) as its admin grants them to ``request``."""
+        permissions = getattr(getattr(self, name), "allowed_permissions", ())
+        return all(getattr(self, f"has_{permission}_permission")(request) for permission in permissions)
+
+    def action_links(self, obj: Model, names: Iterable[str]) -> str:
+        links = []
+        for name in names:
+            form = self.row_links[name]
+            if form.offered_for(obj):  # decided on the row as loaded: no query per row
+                head, tail = self.action_url_parts[name]
+                links.append((f"{head}{obj.pk}{tail}", form.title.rstrip("?"), getattr(self, name).icon))
+        # The icon's ligature ("check_circle") is hidden from screen readers; the action's title names
+        # the link for them (aria-label) and for the mouse (title).
+        return format_html_join(
+            "",
+            '<a href="{0}" title="{1}" aria-label="{1}" class="text-base-400 hover:text-primary-600 px-0.5">'
+            '<span class="material-symbols-outlined md-18" aria-hidden="true">{2}</span></a>',
+            links,
+        )
+
+    @cached_property
+    def action_url_parts(self) -> dict[str, tuple[str, str]]:
+        """Each row action's URL around the object's id: one reverse() per action, not per link."""
+        opts = self.opts  # type: ignore[attr-defined]
+        changelist = reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
+        parts = {}
+        for name in self.row_links:
+            url = reverse(f"admin:{opts.app_label}_{opts.model_name}_{name}", args=[0])
+            assert url.startswith(f"{changelist}0/")
+            parts[name] = (changelist, url.removeprefix(f"{changelist}0"))
+        return parts
 
     def run_action(self, request: HttpRequest, object_id: str, form_class: type[ActionForm]) -> HttpResponse:
         """GET shows the action's page; a valid POST calls its service and returns to the object."""

@@ -7,15 +7,10 @@ its one query); the row links offer what ``Booking``'s predicates allow, through
 
 from __future__ import annotations
 
-from functools import cached_property
-
-from django.http import HttpRequest
-from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from unfold.decorators import display
 
 from bookings.admin.base import BOOKING_STATUS_COLOURS, badge, money, student_header, two_lines, yes_no
-from bookings.admin.booking_actions import ACTION_FORMS
 from bookings.models import Booking, PaymentProvider
 from bookings.payments.links import payment_links
 from bookings.selectors import PaymentState, amount_owed, payment_state
@@ -45,40 +40,6 @@ class BookingColumnsMixin:
     @display(description="Status", ordering="status")
     def status_badge(self, obj: Booking) -> str:
         return badge(obj.get_status_display(), BOOKING_STATUS_COLOURS.get(obj.status))
-
-    @display(description="Actions")
-    def row_actions(self, obj: Booking) -> str:
-        """Icon links to the actions this booking's state allows; each opens its form (GET changes nothing)."""
-        links = []
-        for name, form in ACTION_FORMS.items():
-            if form.offered_for(obj):  # the row's paid sum is annotated: no query per row
-                head, tail = self.action_url_parts[name]
-                links.append((f"{head}{obj.pk}{tail}", form.title, getattr(self, name).icon))
-        # The icon's ligature ("check_circle") is hidden from screen readers; the action's title names
-        # the link for them (aria-label) and for the mouse (title).
-        return format_html_join(
-            "",
-            '<a href="{0}" title="{1}" aria-label="{1}" class="text-base-400 hover:text-primary-600 px-0.5">'
-            '<span class="material-symbols-outlined md-18" aria-hidden="true">{2}</span></a>',
-            links,
-        )
-
-    @cached_property
-    def action_url_parts(self) -> dict[str, tuple[str, str]]:
-        """Each action's URL around the booking id: one reverse() per action, not one per link per row."""
-        changelist = reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_changelist")
-        parts = {}
-        for name in ACTION_FORMS:
-            url = reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_{name}", args=[0])
-            assert url.startswith(f"{changelist}0/")
-            parts[name] = (changelist, url.removeprefix(f"{changelist}0"))
-        return parts
-
-    def get_list_display(self, request: HttpRequest) -> tuple[str, ...]:
-        list_display = tuple(super().get_list_display(request))
-        if not self.has_change_permission(request):
-            list_display = tuple(name for name in list_display if name != "row_actions")
-        return list_display
 
     @display(description="Payment", ordering="payment_method")
     def payment_column(self, obj: Booking) -> str:

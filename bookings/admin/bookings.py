@@ -241,7 +241,6 @@ class BookingAdmin(
         "time_left",
         "result_column",
         "created_at",
-        "row_actions",
     )
     list_select_related = ("student", "session__product", "session__tutor__user")
     list_filter = (
@@ -266,6 +265,7 @@ class BookingAdmin(
     # No unfold row menu: 6 actions on 100 rows cost ~120 ms a page (bench/admin_changelist.py);
     # the "actions" column links the ones the booking's state allows, for a few microseconds a row.
     actions_detail = tuple(ACTION_FORMS)
+    row_links = ACTION_FORMS  # the "Actions" column (ActionAdminMixin), not unfold's row menu
     inlines = (BookingPaymentInline, BookingEventInline)
 
     class Media:

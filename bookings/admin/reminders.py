@@ -79,8 +79,8 @@ class ReminderAdmin(RowCheckboxMixin, ActionAdminMixin, SafeChangeListMixin, Mod
     )
     readonly_fields = fields
     actions = ("send_again_selected",)
-    actions_row = ("send_again_one",)
     actions_detail = ("send_again_one",)
+    row_links = {"send_again_one": SendAgainForm}  # the "Actions" column, not unfold's row menu
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -320,8 +320,8 @@ class FeedbackRequestAdmin(
     date_hierarchy = "created_at"
     autocomplete_fields = ("student", "booking")
     actions = ("assign_selected", "complete_selected")
-    actions_row = ("assign", "score", "complete")
     actions_detail = ("assign", "score", "complete")
+    row_links = {"assign": AssignForm, "score": ScoreForm, "complete": CompleteFeedbackForm}  # not a row menu
 
     add_fieldsets = (
         (None, {"fields": ("student", "booking", "kind")}),

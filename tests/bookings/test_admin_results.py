@@ -232,3 +232,26 @@ def test_a_raw_scored_result_is_corrected_to_its_mean():
 
     result.refresh_from_db()
     assert result.overall == Decimal("33.0")
+
+
+# --- The feedback list's row actions: links the person may follow, no row menu ---------------------
+
+
+def test_the_feedback_list_links_each_rows_actions_by_who_may_run_them(client, tutor):
+    from bookings.services.feedback import request_feedback
+
+    feedback = request_feedback(student=StudentFactory(), submission="My essay", tutor=tutor)
+    change_list = reverse("admin:bookings_feedbackrequest_changelist")
+
+    def links(user) -> set[str]:
+        client.force_login(user)
+        html = client.get(change_list).content.decode()
+        assert 'data-dropdown' not in html and "actions_row" not in html  # no unfold row menu per row
+        return {
+            name
+            for name in ("assign", "score", "complete")
+            if f'href="{reverse(f"admin:bookings_feedbackrequest_{name}", args=[feedback.pk])}"' in html
+        }
+
+    assert links(OperatorFactory()) == {"assign", "score", "complete"}
+    assert links(tutor.user) == {"score", "complete"}  # tutors review; assigning is the desk's
