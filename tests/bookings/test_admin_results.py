@@ -246,7 +246,7 @@ def test_the_feedback_list_links_each_rows_actions_by_who_may_run_them(client, t
     def links(user) -> set[str]:
         client.force_login(user)
         html = client.get(change_list).content.decode()
-        assert 'data-dropdown' not in html and "actions_row" not in html  # no unfold row menu per row
+        assert "data-dropdown" not in html and "actions_row" not in html  # no unfold row menu per row
         return {
             name
             for name in ("assign", "score", "complete")
