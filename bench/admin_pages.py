@@ -250,7 +250,9 @@ def plain_admin_class(real: Any, request: Any, detail: Any | None) -> type:
 
     def plain(name_or_callable: Any) -> Any:
         if callable(name_or_callable):
-            name = getattr(name_or_callable, "__name__", "column")
+            # A column the admin built for this request (its "Actions" links): named apart from
+            # ModelAdmin's own attributes (``actions``), which its function's name would shadow.
+            name = f"column_{getattr(name_or_callable, '__name__', 'callable')}"
             own[name] = staticmethod(_plain_column(name, name_or_callable))
             return name
         name = name_or_callable
