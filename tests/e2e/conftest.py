@@ -105,3 +105,21 @@ def shot():
         return path
 
     return shot
+
+
+def book_through_the_admin(page, base: str, session, student) -> None:
+    """Book ``student`` into ``session`` as a logged-in operator does: the add form's POST, with its CSRF token."""
+    page.goto("/admin/bookings/booking/add/")
+    token = page.input_value("input[name=csrfmiddlewaretoken]")
+    response = page.request.post(
+        "/admin/bookings/booking/add/",
+        form={
+            "csrfmiddlewaretoken": token,
+            "session": str(session.pk),
+            "student": str(student.pk),
+            "payment_method": "cash",
+            "_save": "Save",
+        },
+        headers={"Referer": f"{base}/admin/bookings/booking/add/"},
+    )
+    assert response.ok

@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 from bookings import services
 from bookings.models import Booking
 from realtime import delivery
-from tests.e2e.conftest import log_in
+from tests.e2e.conftest import book_through_the_admin, log_in
 from tests.factories import OperatorFactory, SessionFactory, StudentFactory, TutorFactory
 from tests.servers import daphne, daphne_server
 
@@ -33,20 +33,7 @@ def test_a_tutor_sees_a_toast_and_the_unread_count_when_an_operator_books_their_
 
         operator_page = open_page(base)
         log_in(operator_page, operator)
-        operator_page.goto("/admin/bookings/booking/add/")
-        token = operator_page.input_value("input[name=csrfmiddlewaretoken]")
-        response = operator_page.request.post(
-            "/admin/bookings/booking/add/",
-            form={
-                "csrfmiddlewaretoken": token,
-                "session": str(session.pk),
-                "student": str(student.pk),
-                "payment_method": "cash",
-                "_save": "Save",
-            },
-            headers={"Referer": f"{base}/admin/bookings/booking/add/"},
-        )
-        assert response.ok
+        book_through_the_admin(operator_page, base, session, student)
         booking = Booking.objects.get(session=session, student=student)
 
         toast = tutor_page.locator("#sd-toasts .sd-toast").filter(has_text="New booking")

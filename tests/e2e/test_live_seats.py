@@ -15,7 +15,7 @@ from playwright.sync_api import expect
 
 from bookings import services
 from bookings.models import BookingStatus
-from tests.e2e.conftest import log_in
+from tests.e2e.conftest import book_through_the_admin, log_in
 from tests.factories import (
     LessonFactory,
     ManagerFactory,
@@ -88,20 +88,7 @@ def test_every_seats_figure_on_every_page_follows_a_booking_made_elsewhere(open_
 
         operator = open_page(base)
         log_in(operator, OperatorFactory())
-        operator.goto("/admin/bookings/booking/add/")
-        token = operator.input_value("input[name=csrfmiddlewaretoken]")
-        response = operator.request.post(
-            "/admin/bookings/booking/add/",
-            form={
-                "csrfmiddlewaretoken": token,
-                "session": str(session.pk),
-                "student": str(student.pk),
-                "payment_method": "cash",
-                "_save": "Save",
-            },
-            headers={"Referer": f"{base}/admin/bookings/booking/add/"},
-        )
-        assert response.ok
+        book_through_the_admin(operator, base, session, student)
 
         for name, page in pages.items():
             count = figures(page, session).count()

@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 
 from bookings.models import Booking
 from realtime.models import Notification
-from tests.e2e.conftest import SCREENSHOTS, log_in
+from tests.e2e.conftest import SCREENSHOTS, book_through_the_admin, log_in
 from tests.factories import OperatorFactory, SessionFactory, StudentFactory, TutorFactory
 from tests.servers import daphne
 
@@ -48,23 +48,6 @@ def agreeing(count: int) -> dict:
 def shot(page, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-
-
-def book_through_the_admin(page, base: str, session, student) -> None:
-    page.goto("/admin/bookings/booking/add/")
-    token = page.input_value("input[name=csrfmiddlewaretoken]")
-    response = page.request.post(
-        "/admin/bookings/booking/add/",
-        form={
-            "csrfmiddlewaretoken": token,
-            "session": str(session.pk),
-            "student": str(student.pk),
-            "payment_method": "cash",
-            "_save": "Save",
-        },
-        headers={"Referer": f"{base}/admin/bookings/booking/add/"},
-    )
-    assert response.ok
 
 
 def test_the_bell_the_sidebar_badge_and_the_workspace_card_agree_live_and_after_mark_all_read(open_page):
