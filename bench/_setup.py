@@ -317,3 +317,54 @@ def wait_until_listening(process: Any, port: int, log: str | Path, *, seconds: f
             if time.monotonic() > deadline:
                 fail(f"the server did not listen on port {port} within {seconds:.0f} s")
             time.sleep(0.1)
+
+
+class DaphneServer:
+    """One daphne process serving the project from the benchmark's database, on a free local port,
+    its stderr kept in a temporary log (``stderr()``); ``stop()`` ends it and removes the log.
+    ``environ`` adds to the server's environment (a provider's credentials)."""
+
+    def __init__(self, name: str, **environ: str) -> None:
+        import socket
+        import subprocess
+        import tempfile
+
+        params = psycopg_params()
+        auth = params.get("user", "") + (f":{params['password']}" if params.get("password") else "")
+        host, port = params.get("host", "127.0.0.1"), params.get("port", 5432)
+        env = {
+            **os.environ,
+            "DATABASE_URL": f"postgres://{auth}@{host}:{port}/{params['dbname']}",
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "DJANGO_SETTINGS_MODULE": "backoffice.settings",
+            "DEBUG": "0",
+            "HTTPS_ONLY": "0",  # plain HTTP on 127.0.0.1, as behind the TLS proxy
+            "LOG_LEVEL": "WARNING",  # a line per request is the log's job, not the benchmark's
+            **environ,
+        }
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.log = tempfile.NamedTemporaryFile(prefix=f"{name}-daphne-", suffix=".log", delete=False)  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "backoffice.asgi:application"],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=self.log,
+        )
+        wait_until_listening(self.process, self.port, self.log.name)
+
+    def stderr(self) -> str:
+        return Path(self.log.name).read_text(errors="replace")
+
+    def stop(self) -> None:
+        import subprocess
+
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        self.log.close()
+        Path(self.log.name).unlink(missing_ok=True)

@@ -47,11 +47,8 @@ import io
 import json
 import os
 import pstats
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -63,19 +60,17 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._setup import (
-    PROJECT_ROOT,
+    DaphneServer,
     Target,
     bench_product,
     configure,
     create_students,
     environment,
     fail,
-    psycopg_params,
     report,
     scale,
     settle,
     throwaway_database,
-    wait_until_listening,
 )
 
 SESSIONS = 2001  # coprime with the student count: (student, session) pairs never repeat
@@ -300,45 +295,6 @@ def hot_sessions(product: Any, count: int) -> list[Any]:
     )
 
 
-class Daphne:
-    """One daphne process serving the project from the benchmark's database."""
-
-    def __init__(self) -> None:
-        params = psycopg_params()
-        auth = params.get("user", "") + (f":{params['password']}" if params.get("password") else "")
-        env = {
-            **os.environ,
-            "DATABASE_URL": f"postgres://{auth}@{params.get('host', '127.0.0.1')}:{params.get('port', 5432)}"
-            f"/{params['dbname']}",
-            "ALLOWED_HOSTS": "127.0.0.1,localhost",
-            "DJANGO_SETTINGS_MODULE": "backoffice.settings",
-            "DEBUG": "0",
-            "HTTPS_ONLY": "0",
-            "LOG_LEVEL": "WARNING",
-        }
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
-        self.log = tempfile.NamedTemporaryFile(prefix="api-daphne-", suffix=".log", delete=False)  # noqa: SIM115
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "backoffice.asgi:application"],
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=self.log,
-        )
-        wait_until_listening(self.process, self.port, self.log.name)
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-        self.log.close()
-        Path(self.log.name).unlink(missing_ok=True)
-
-
 def timed_each(items: list[Any], call: Callable[[Any], None]) -> list[float]:
     times = []
     for item in items:
@@ -367,7 +323,7 @@ def measure_writes(product: Any, count: int) -> list[tuple[str, str]]:
     def body(session: Any) -> str:
         return json.dumps({"session": session.pk, "payment_method": "cash"})
 
-    server = Daphne()
+    server = DaphneServer("api")
     try:
         connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
 

@@ -37,10 +37,7 @@ import json
 import os
 import random
 import secrets
-import socket
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -55,20 +52,18 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._setup import (
-    PROJECT_ROOT,
     CpuMeter,
+    DaphneServer,
     Target,
     bench_product,
     configure,
     create_students,
     environment,
     fail,
-    psycopg_params,
     report,
     scale,
     settle,
     throwaway_database,
-    wait_until_listening,
 )
 
 CALLBACKS = scale(2000, 40)
@@ -288,47 +283,6 @@ def seed(count: int) -> list[tuple[int, str]]:
     return bookings
 
 
-class Server:
-    def __init__(self) -> None:
-        params = psycopg_params()
-        auth = params.get("user", "") + (f":{params['password']}" if params.get("password") else "")
-        host, port = params.get("host", "127.0.0.1"), params.get("port", 5432)
-        env = {
-            **os.environ,
-            **CREDENTIALS,
-            "DATABASE_URL": f"postgres://{auth}@{host}:{port}/{params['dbname']}",
-            "ALLOWED_HOSTS": "127.0.0.1,localhost",
-            "DJANGO_SETTINGS_MODULE": "backoffice.settings",
-            "DEBUG": "0",
-            "HTTPS_ONLY": "0",  # plain HTTP on 127.0.0.1, as behind the TLS proxy
-            "LOG_LEVEL": "WARNING",  # one INFO line per callback is the log's job, not this benchmark's
-        }
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
-        self.log = tempfile.NamedTemporaryFile(prefix="payment-callbacks-daphne-", suffix=".log", delete=False)  # noqa: SIM115
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "backoffice.asgi:application"],
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=self.log,
-        )
-        wait_until_listening(self.process, self.port, self.log.name)
-
-    def stderr(self) -> str:
-        return Path(self.log.name).read_text(errors="replace")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-        self.log.close()
-        Path(self.log.name).unlink(missing_ok=True)
-
-
 # --- The run -----------------------------------------------------------------------------------------------------
 
 
@@ -463,7 +417,7 @@ def main(argv: list[str] | None = None) -> int:
         doubled = set(random.Random(SEED + 1).sample(range(len(shuffled)), duplicates))
         items = [(payment, n in doubled) for n, payment in enumerate(shuffled)]
 
-        server = Server()
+        server = DaphneServer("payment-callbacks", **CREDENTIALS)
         try:
             print(f"bench: daphne on port {server.port}; /healthz with {clients} clients ...", flush=True)
             healthz(Phase(clients, server.port), total)  # warm-up
