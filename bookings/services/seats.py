@@ -59,7 +59,9 @@ def slot_payload(session_id: int) -> Slot:
     return slot_data(session_id, **row)
 
 
-def _can_take(now: datetime, wanted: Any = 1) -> Q:
+def can_take(now: datetime, wanted: Any = 1) -> Q:
+    """Sessions that can take ``wanted`` more seats now: open, not started, room left. The rule of
+    ``take_seats``, and of ``sql.take_seat``'s statement (its test checks the two agree)."""
     return Q(status=SessionStatus.OPEN, starts_at__gt=now, seats_taken__lte=F("capacity") - wanted)
 
 
@@ -97,13 +99,13 @@ def take_seats(wanted: Mapping[int, int], *, now: datetime) -> list[Slot]:
         count = Case(*[When(pk=pk, then=Value(n)) for pk, n in batch], output_field=IntegerField())
         try:
             with transaction.atomic():  # a savepoint: a batch that falls short takes nothing
-                updated = Session.objects.filter(_can_take(now, count), pk__in=ids).update(
+                updated = Session.objects.filter(can_take(now, count), pk__in=ids).update(
                     seats_taken=F("seats_taken") + count
                 )
                 if updated != len(batch):
                     raise _Short
         except _Short:
-            short = Session.objects.filter(pk__in=ids).exclude(_can_take(now, count)).order_by("pk")
+            short = Session.objects.filter(pk__in=ids).exclude(can_take(now, count)).order_by("pk")
             session = short.select_related("product", "tutor__user").first() or Session.objects.get(pk=ids[0])
             raise SessionFull(
                 f"{session} has {session.seats_left} seat(s) left: it cannot take {wanted[session.pk]} more."

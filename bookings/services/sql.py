@@ -82,7 +82,7 @@ def _read_statement(alias: str) -> tuple[str, tuple[Part, ...]]:
 
 def take_seat(session_id: int, *, now: datetime) -> tuple[int, int, str] | None:
     """One seat of an open session that has not started and has one left, taken in one statement:
-    ``Session.objects.filter(<that>, pk=session_id).update(seats_taken=F("seats_taken") + 1)`` and
+    ``Session.objects.filter(seats.can_take(now), pk=session_id).update(seats_taken=F("seats_taken") + 1)`` and
     then its ``capacity``, ``seats_taken`` and ``status`` as they now are (``UPDATE ... RETURNING``),
     or None when it could not be taken. PostgreSQL and SQLite (3.35 and later) both answer it.
 

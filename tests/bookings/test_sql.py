@@ -8,7 +8,7 @@ import pytest
 import time_machine
 
 from bookings.models import Product, Session, Tutor
-from bookings.services import sql
+from bookings.services import seats, sql
 from tests.factories import LessonFactory, ProductFactory, SessionFactory, TutorFactory
 
 pytestmark = pytest.mark.django_db
@@ -152,9 +152,7 @@ def test_take_seat_takes_what_the_orms_conditional_update_takes_and_returns_the_
     )
 
     got = sql.take_seat(ours.pk, now=now)
-    updated = Session.objects.filter(
-        pk=theirs.pk, status="open", starts_at__gt=now, seats_taken__lte=F("capacity") - 1
-    ).update(seats_taken=F("seats_taken") + 1)
+    updated = Session.objects.filter(seats.can_take(now), pk=theirs.pk).update(seats_taken=F("seats_taken") + 1)
     expected = Session.objects.values_list("capacity", "seats_taken", "status").get(pk=theirs.pk) if updated else None
 
     assert got == expected
