@@ -200,9 +200,14 @@ class ActionAdminMixin:
         return (*display, actions)
 
     def may_run(self, request: HttpRequest, name: str) -> bool:
-        """The action's ``permissions`` (unfold's ``@action``) as its admin grants them to ``request``."""
-        permissions = getattr(getattr(self, name), "allowed_permissions", ())
-        return all(getattr(self, f"has_{permission}_permission")(request) for permission in permissions)
+        """The action's ``permissions`` (unfold's ``@action``) as unfold checks them: a dotted one is the
+        user's permission, any other its admin's ``has_<name>_permission(request)``."""
+        return all(
+            request.user.has_perm(permission)
+            if "." in permission
+            else getattr(self, f"has_{permission}_permission")(request)
+            for permission in getattr(getattr(self, name), "allowed_permissions", ())
+        )
 
     def action_links(self, obj: Model, names: Iterable[str]) -> str:
         links = []

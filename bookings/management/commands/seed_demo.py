@@ -289,7 +289,7 @@ class DemoCentre(PastHistory):
         A pending booking moves back less than it has left to pay, so it is still pending; the others
         go back up to three weeks, into the desk's hours when the desk took them.
         """
-        made_now = Booking.objects.filter(created_at__gte=self.now).select_related("session")
+        made_now = Booking.objects.filter(created_at__gte=self.now)
         root_of: dict[int, int] = {}
         chains: dict[int, list[Booking]] = {}
         for booking in made_now.order_by("pk"):  # a rescheduled booking comes after the one it moved from
