@@ -24,10 +24,7 @@ at 1k and at 1M rows; the 1M-row page within 1.3x of the 1k-row page.
 from __future__ import annotations
 
 import argparse
-import cProfile
-import io
 import os
-import pstats
 import re
 import statistics
 import sys
@@ -51,6 +48,7 @@ from bench._setup import (
     create_students,
     environment,
     fail,
+    profiled,
     report,
     scale,
     settle,
@@ -450,16 +448,7 @@ def measure(client: Any, pages: dict[str, str], *, rows: int, runs: int) -> dict
 
 def profile(client: Any, url: str, requests: int = 5) -> str:
     """cProfile of ``requests`` loads of ``url``: where the Python time of the page goes."""
-    profiler = cProfile.Profile()
-    profiler.enable()
-    for _ in range(requests):
-        get_page(client, url)
-    profiler.disable()
-    out = io.StringIO()
-    stats = pstats.Stats(profiler, stream=out)
-    stats.sort_stats("cumulative").print_stats(r"/work/|/bookings/|/backoffice/|template", 40)
-    stats.sort_stats("tottime").print_stats(30)
-    return out.getvalue()
+    return profiled(lambda: get_page(client, url), requests, only=r"/(bookings|backoffice)/|template")
 
 
 # --- Run -----------------------------------------------------------------------------------------

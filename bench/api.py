@@ -41,12 +41,9 @@ serialised with its payment links).
 from __future__ import annotations
 
 import argparse
-import cProfile
 import http.client
-import io
 import json
 import os
-import pstats
 import statistics
 import sys
 import time
@@ -67,6 +64,7 @@ from bench._setup import (
     create_students,
     environment,
     fail,
+    profiled,
     report,
     scale,
     settle,
@@ -375,21 +373,6 @@ def measure_writes(product: Any, count: int) -> list[tuple[str, str]]:
     ]
 
 
-def profiled(call: Callable[[], Any], times: int = 20) -> str:
-    """Where the Python time of ``times`` calls goes: the project's and the libraries' own functions."""
-    profiler = cProfile.Profile()
-    profiler.enable()
-    for _ in range(times):
-        call()
-    profiler.disable()
-    out = io.StringIO()
-    stats = pstats.Stats(profiler, stream=out)
-    project_and_framework = r"/(api|bookings|backoffice)/|rest_framework|simplejwt|django_filters|sql/compiler"
-    stats.sort_stats("cumulative").print_stats(project_and_framework, 60)
-    stats.sort_stats("tottime").print_stats(25)
-    return out.getvalue()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -442,7 +425,8 @@ def main() -> None:
         list_ms, base_list_ms = timed_pair(ours_list, base_list)
         stats_ms, base_stats_ms = timed_pair(ours_stats, base_stats_call)
         if args.profile:
-            print(profiled(ours_list), flush=True)
+            only = r"/(api|bookings|backoffice)/|rest_framework|simplejwt|django_filters|sql/compiler"
+            print(profiled(ours_list, 20, only=only), flush=True)
         if [b["reference"] for b in listed["results"]] != [b["reference"] for b in base_listed]:
             fail("the list and the baseline disagree on the student's future bookings")
         if stats != base_stats:
