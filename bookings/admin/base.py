@@ -406,6 +406,7 @@ class LargeTablePaginator(Paginator):
     """
 
     ESTIMATE_FROM = 10_000
+    estimated = False  # whether ``count`` is the planner's estimate
 
     @cached_property
     def count(self) -> int:
@@ -413,7 +414,9 @@ class LargeTablePaginator(Paginator):
         connection = connections[queryset.db]
         if queryset.query.where or connection.vendor != "postgresql":
             return super().count
-        return sql.table_count(queryset.model, estimate_from=self.ESTIMATE_FROM, using=queryset.db)
+        count = sql.table_count(queryset.model, estimate_from=self.ESTIMATE_FROM, using=queryset.db)
+        self.estimated = count >= self.ESTIMATE_FROM
+        return count
 
 
 def parse_pk(model: type[Model], value: Any) -> Any:

@@ -295,8 +295,11 @@ class SpreadsheetExportMixin(ExportMixin):
         changelist = self.get_changelist_instance(request)
         context["export_filters"] = applied_filters(changelist)
         context["export_search"] = changelist.query
-        rows = changelist.queryset.count()  # what the export reads: the list's filters and search
-        context["export_rows"] = f"{rows:,} row{'' if rows == 1 else 's'}"
+        # The list's own count of what it shows, filters and search applied (a large unfiltered
+        # table's is the planner's estimate: LargeTablePaginator), not a second COUNT.
+        rows = changelist.result_count
+        about = "about " if getattr(changelist.paginator, "estimated", False) else ""
+        context["export_rows"] = f"{about}{rows:,} row{'' if rows == 1 else 's'}"
         changelist_url = reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_changelist")
         context["export_list_url"] = f"{changelist_url}?{request.GET.urlencode()}"
         return context

@@ -396,3 +396,23 @@ def test_markup_searched_for_is_shown_as_text_on_the_export_page(manager_client)
     assert page.status_code == 200
     assert "<script>alert(1)" not in page.content.decode()
     assert "“&lt;script&gt;alert(1)&lt;/script&gt;”" in page.content.decode()
+
+
+@pytest.mark.postgres
+def test_the_export_page_of_a_large_unfiltered_list_gives_the_estimate_as_such(manager_client, monkeypatch):
+    from django.db import connection
+
+    from bookings.admin.base import LargeTablePaginator
+
+    session = SessionFactory(starts_at=starts(), capacity=10)
+    for _ in range(3):
+        services.book(session=session, student=StudentFactory())
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE bookings_booking")
+    monkeypatch.setattr(LargeTablePaginator, "ESTIMATE_FROM", 1)  # "large" from one row on
+
+    unfiltered = manager_client.get(reverse("admin:bookings_booking_export")).content.decode()
+    filtered = manager_client.get(reverse("admin:bookings_booking_export") + "?status__exact=pending").content.decode()
+
+    assert "about 3 rows will be exported" in unfiltered
+    assert "3 rows will be exported" in filtered and "about" not in filtered.split("will be exported")[0][-40:]
