@@ -629,6 +629,8 @@ UNFOLD = {
     "SHOW_VIEW_ON_SITE": False,
     # The live-notifications client (realtime/static/realtime/client.js) on every admin page.
     "SCRIPTS": [lambda request: static("realtime/client.js")],
+    # The class aliases of the leaner list pages (backoffice/lean.py, made by manage.py lean_stylesheet).
+    "STYLES": [lambda request: static("backoffice/lean.css")],
     "DASHBOARD_CALLBACK": "backoffice.dashboard.dashboard_callback",
     "SIDEBAR": {
         "show_search": True,

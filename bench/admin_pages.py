@@ -41,6 +41,7 @@ that drift on the machine hits all alike), the query count of one more load, the
     DATABASE_URL=postgres://root@127.0.0.1:5432/test .venv/bin/python bench/admin_pages.py
     ... bench/admin_pages.py --bookings 20000          # a quick run (under 3 minutes)
     ... bench/admin_pages.py --profile booking-list    # and a cProfile of one real page
+    ... bench/admin_pages.py --save-html /tmp/pages    # and keep every page's HTML to look at
 """
 
 from __future__ import annotations
@@ -409,8 +410,9 @@ def pages(details: dict[str, Any]) -> list[Page]:
     return found
 
 
-def measure(client: Any, timed: list[Page], runs: int) -> None:
-    """Warm every page up, time them interleaved, then count one more load's queries, bytes and rows."""
+def measure(client: Any, timed: list[Page], runs: int, save_html: Path | None = None) -> None:
+    """Warm every page up, time them interleaved, then count one more load's queries, bytes and rows
+    (and keep that load's HTML in ``save_html``, as ``<label>.<side>.html``, to look at)."""
     from django.core.cache import cache
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
@@ -440,6 +442,8 @@ def measure(client: Any, timed: list[Page], runs: int) -> None:
             worst = max(log, key=lambda query: query.seconds)
             page.slowest[side] = (worst.seconds, worst.sql)
             page.size[side] = len(html.encode())
+            if save_html is not None:
+                (save_html / f"{page.label}.{side}.html").write_text(html)
             page.rows[side] = len(ROW.findall(html))
         if page.is_list and page.rows["plain"] != PER_PAGE:
             fail(f"{page.label}: the plain list shows {page.rows['plain']} rows, not {PER_PAGE}")
@@ -459,7 +463,10 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         help="also print a cProfile of this real page (may be given more than once)",
     )
+    parser.add_argument("--save-html", type=Path, metavar="DIR", help="keep each page's HTML there, to look at")
     args = parser.parse_args(argv)
+    if args.save_html is not None:
+        args.save_html.mkdir(parents=True, exist_ok=True)
 
     configure("admin_pages")
     # whitenoise warns once that collectstatic has not run; the pages are served all the same.
@@ -486,7 +493,7 @@ def main(argv: list[str] | None = None) -> int:
         client.force_login(superuser)
         load = [os.getloadavg()[0]]
         print(f"timing {len(timed)} pages, real and plain ({args.runs} runs) ...", flush=True)
-        measure(client, timed, args.runs)
+        measure(client, timed, args.runs, args.save_html)
         load.append(os.getloadavg()[0])
         profiles = {
             label: profile(client, page.real_url) for page in timed for label in args.profile if page.label == label

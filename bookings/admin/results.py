@@ -316,6 +316,7 @@ class FeedbackRequestAdmin(
     list_display = ("student", "tutor", "kind", "score", "state", "created_at")
     list_select_related = ("student", "tutor__user")
     list_filter = (FeedbackStateFilter, "kind", tutor_filter("tutor"))
+    list_filter_submit = True  # the tutor is picked from a drop-down, applied with the other filters
     search_fields = ("task", *student_search_fields("student"))
     date_hierarchy = "created_at"
     autocomplete_fields = ("student", "booking")

@@ -320,7 +320,7 @@ class SessionAdmin(
     list_display = ("starts", "product", "tutor", "room", "seats", "status_badge", "source")
     list_select_related = ("product", "tutor__user")
     list_filter = (WhenFilter, "status", "product", tutor_filter("tutor"), ("starts_at", StartsBetweenFilter), "source")
-    list_filter_submit = True  # the date range has inputs; the other filters are links
+    list_filter_submit = True  # the date range has inputs and the tutor a drop-down; the other filters are links
     search_fields = ("product__name", "product__code", "room", "tutor__user__first_name", "tutor__user__last_name")
     date_hierarchy = "starts_at"
     inlines = (SessionBookingInline,)

@@ -243,6 +243,7 @@ class AvailabilityAdmin(TutorScopedMixin, ModelAdmin):
     list_display = ("tutor", "weekday", "start_time", "end_time", "product", "valid_from", "valid_until")
     list_select_related = ("tutor__user", "product")
     list_filter = (tutor_filter("tutor"), "weekday")
+    list_filter_submit = True  # the tutor is picked from a drop-down, applied with the other filters
     search_fields = TUTOR_SEARCH
     fields = ("tutor", "weekday", "start_time", "end_time", "product", "valid_from", "valid_until")
 
@@ -253,6 +254,7 @@ class DateExceptionAdmin(SafeChangeListMixin, TutorScopedMixin, ModelAdmin):
     list_display = ("date", "tutor", "kind", "start_time", "end_time", "note")
     list_select_related = ("tutor__user",)
     list_filter = (tutor_filter("tutor"), "kind")
+    list_filter_submit = True  # the tutor is picked from a drop-down, applied with the other filters
     search_fields = (*TUTOR_SEARCH, "note")
     date_hierarchy = "date"
     fields = ("tutor", "date", "kind", "start_time", "end_time", "note")
