@@ -14,6 +14,7 @@ from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 from backoffice.asgi import application
 from bookings import services
 from bookings.models import SessionStatus
+from realtime import delivery
 from realtime.consumers import BEARER, CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED
 from tests.factories import OperatorFactory, SessionFactory, StudentFactory, TutorFactory
 from tests.realtime.test_consumer import layer  # noqa: F401  (the layer: autouse fixture)
@@ -23,8 +24,22 @@ ORIGIN = (b"origin", b"http://localhost")
 
 student_factory = database_sync_to_async(StudentFactory)
 session_factory = database_sync_to_async(SessionFactory)
-book = database_sync_to_async(services.book)
-confirm = database_sync_to_async(services.confirm)
+
+
+def sent(service):
+    """``service`` with its events out before the test goes on: they leave on the courier thread
+    after commit, and one still in flight could reach a socket opened afterwards (on Redis)."""
+
+    def call(*args, **kwargs):
+        result = service(*args, **kwargs)
+        delivery.flush()
+        return result
+
+    return database_sync_to_async(call)
+
+
+book = sent(services.book)
+confirm = sent(services.confirm)
 
 
 def access(user) -> str:
