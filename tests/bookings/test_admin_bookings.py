@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from bookings import services
 from bookings.models import Booking, BookingEvent, BookingStatus, CancelReason, Payment, Session
+from tests import pages
 from tests.factories import (
     ManagerFactory,
     OperatorFactory,
@@ -158,13 +159,13 @@ def test_it_filters_by_product_and_searches_by_phone(manager_client):
 
 
 def test_it_offers_the_row_actions_to_staff_who_may_change_bookings(manager_client, pending):
-    html = manager_client.get(reverse(CHANGELIST)).content.decode()
+    found = pages.links(manager_client.get(reverse(CHANGELIST)).content.decode(), reverse(CHANGELIST))
 
     for name in ("confirm_booking", "mark_paid", "cancel_booking", "reschedule_booking"):
-        assert f'href="{action_url(name, pending)}"' in html
+        assert action_url(name, pending) in found
     # Only what the state allows: a pending booking of a future session cannot be a no-show yet.
     for name in ("mark_no_show", "complete_booking"):
-        assert f'href="{action_url(name, pending)}"' not in html
+        assert action_url(name, pending) not in found
 
 
 def test_it_lists_3_or_30_bookings_with_payments_and_reschedules_in_the_same_queries(manager_client):
