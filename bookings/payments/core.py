@@ -24,7 +24,8 @@ from bookings.models import (
     Payment,
     PaymentLog,
 )
-from bookings.services.online import CALLBACK_RELATED, locked_payment, one_row
+from bookings.services import sql
+from bookings.services.online import CALLBACK_RELATED, locked_payment
 
 logger = logging.getLogger("bookings.payments")
 
@@ -81,13 +82,12 @@ def clean_reference(value: Any) -> str | None:
 
 
 def find_booking(reference: str | None) -> Booking | None:
-    """The booking with its session, its row locked for the rest of the transaction (see
-    bookings.services.online). Product, tutor and student load only on the rare paths that need them."""
+    """The booking with its session (``CALLBACK_RELATED``), its row locked for the rest of the
+    transaction (see bookings.services.online), in one statement built once (``sql.lock_booking``).
+    Product, tutor and student load only on the rare paths that need them."""
     if reference is None:
         return None
-    return one_row(
-        Booking.objects.select_related(*CALLBACK_RELATED).select_for_update(of=("self",)).filter(reference=reference)
-    )
+    return sql.lock_booking(reference=reference)
 
 
 def attempt_of(payment: Payment, booking: Booking) -> Payment | None:

@@ -50,7 +50,7 @@ from bookings.payments.core import (
     to_ms,
 )
 from bookings.selectors import amount_owed, online_payment_refusal, service_delivered
-from bookings.services.online import CALLBACK_RELATED, locked_payment, one_row
+from bookings.services.online import locked_provider_payment, one_row
 
 logger = logging.getLogger("bookings.payments")
 
@@ -281,9 +281,7 @@ def _transaction(params: dict[str, Any], call: Call) -> Payment:
 
     The booking is the payment's own: after a reschedule, the booking the attempt moved to.
     """
-    payment = locked_payment(
-        Payment.objects.filter(provider=PAYME, provider_txn_id=_txn_id(params)), related=CALLBACK_RELATED
-    )
+    payment = locked_provider_payment(PAYME, _txn_id(params))
     if payment is None:
         raise RPCError(-31003, "id")
     call.payment_id, call.reference = payment.pk, payment.booking.reference

@@ -52,7 +52,7 @@ from bookings.services import schedule
 from bookings.services import session_history as history
 from bookings.services._common import known_actor, slot_data
 from bookings.services.booking import check_bookable, creation_history, is_active_booking_violation
-from bookings.services.reminders import start_reminders
+from bookings.services.reminders import Attendance, start_reminders
 from bookings.services.results import _values
 from bookings.services.seats import publish_slots, slots, take_seats
 from bookings.services.state_machine import COMPLETE
@@ -151,7 +151,7 @@ def _insert(made: Sequence[tuple[Booking, InitialState]], *, actor: User | None,
         reminder
         for booking, state in made
         if state.status == BookingStatus.CONFIRMED
-        for reminder in start_reminders(booking, now=now)
+        for reminder in start_reminders(Attendance.of(booking), now=now)
     ]
     Reminder.objects.bulk_create(reminders, batch_size=BATCH_SIZE)
 

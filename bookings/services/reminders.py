@@ -22,7 +22,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import transaction
 from django.db.models import F, Q, QuerySet
@@ -69,40 +69,66 @@ def offsets(product_code: str | None = None) -> dict[str, timedelta]:
     return {label: timedelta(minutes=int(minutes)) for label, minutes in configured.items()}
 
 
+class Attendance(NamedTuple):
+    """What a booking's start reminders are made of (``start_reminders``): from a booking loaded with
+    its session and student (``of``), or from the rows a state machine move returns
+    (``state_machine.Moved.attendance``), which carry these columns already."""
+
+    booking_id: int
+    student_id: int
+    email: str
+    phone: str
+    tutor_user_id: int | None  # the session's tutor's user; None for a session without a tutor
+    starts_at: datetime
+    product_code: str | None  # read only when per-product offsets exist (``offsets``)
+
+    @classmethod
+    def of(cls, booking: Booking) -> Attendance:
+        session, student = booking.session, booking.student
+        return cls(
+            booking_id=booking.pk,
+            student_id=booking.student_id,
+            email=student.email,
+            phone=student.phone,
+            tutor_user_id=session.tutor.user_id if session.tutor_id else None,
+            starts_at=session.starts_at,
+            # Only read the product when per-product offsets exist: booking is the hot path.
+            product_code=session.product.code if conf().reminder_offsets_by_product else None,
+        )
+
+
 def schedule_start_reminders(booking: Booking, *, now: datetime | None = None) -> list[Reminder]:
     """Reminders before the start for the student (e-mail, SMS) and the tutor (push), past ones skipped.
 
     A push reminder is a ``booking.reminder`` event: the tutor's reaches the booking's student as
     well (their app's socket and bell); a session with no tutor (a mock exam) gets one of the
     student's own, so every student's app is reminded."""
-    return Reminder.objects.bulk_create(start_reminders(booking, now=now or timezone.now()))
+    return Reminder.objects.bulk_create(start_reminders(Attendance.of(booking), now=now or timezone.now()))
 
 
-def start_reminders(booking: Booking, *, now: datetime) -> list[Reminder]:
-    """The unsaved reminders ``schedule_start_reminders`` creates, for callers that insert in bulk (imports)."""
-    session = booking.session
-    student = booking.student
+def start_reminders(attendance: Attendance, *, now: datetime) -> list[Reminder]:
+    """The unsaved reminders ``schedule_start_reminders`` creates, for callers that insert in bulk
+    (imports, the confirmations of a state machine move)."""
+    student = attendance.student_id
     targets: list[tuple[int, str]] = []
-    if student.email:
-        targets.append((student.pk, ReminderChannel.EMAIL))
-    if student.phone:
-        targets.append((student.pk, ReminderChannel.SMS))
-    if session.tutor_id:
-        targets.append((session.tutor.user_id, ReminderChannel.PUSH))  # the student's app hears it too
+    if attendance.email:
+        targets.append((student, ReminderChannel.EMAIL))
+    if attendance.phone:
+        targets.append((student, ReminderChannel.SMS))
+    if attendance.tutor_user_id is not None:
+        targets.append((attendance.tutor_user_id, ReminderChannel.PUSH))  # the student's app hears it too
     else:
-        targets.append((student.pk, ReminderChannel.PUSH))  # no tutor: the student's app hears its own
-    # Only read the product when per-product offsets exist: booking is the hot path.
-    product_code = session.product.code if conf().reminder_offsets_by_product else None
+        targets.append((student, ReminderChannel.PUSH))  # no tutor: the student's app hears its own
     return [
         Reminder(
-            booking=booking,
+            booking_id=attendance.booking_id,
             recipient_id=recipient,
             channel=channel,
             kind=label,
             scheduled_at=at,
         )
-        for label, offset in offsets(product_code).items()
-        if (at := session.starts_at - offset) > now
+        for label, offset in offsets(attendance.product_code).items()
+        if (at := attendance.starts_at - offset) > now
         for recipient, channel in targets
     ]
 

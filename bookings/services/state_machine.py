@@ -41,7 +41,12 @@ from bookings.reports import bump_dashboard_version
 from bookings.selectors import app_users
 from bookings.services import seats, sql
 from bookings.services._common import groups_of, known_actor, payload, recipients_of, refusal
-from bookings.services.reminders import cancel_payment_reminders, cancel_pending_reminders, start_reminders
+from bookings.services.reminders import (
+    Attendance,
+    cancel_payment_reminders,
+    cancel_pending_reminders,
+    start_reminders,
+)
 from realtime.events import Event, GroupEvent, publish_later, publish_many
 
 SLOT = "slot.updated"
@@ -55,6 +60,7 @@ ROW_FIELDS = (
     "student_id",
     "session__starts_at",
     "session__product__name",
+    "session__product__code",
     "session__tutor__user_id",
     "student__first_name",
     "student__last_name",
@@ -109,6 +115,7 @@ class Moved(NamedTuple):
     student_id: int
     starts_at: datetime
     product: str
+    product_code: str
     tutor_user_id: int | None
     first_name: str
     last_name: str
@@ -136,6 +143,19 @@ class Moved(NamedTuple):
 
     def groups(self) -> list[str]:
         return groups_of(self.session_id, self.tutor_user_id, self.student_id)
+
+    def attendance(self) -> Attendance:
+        """What its start reminders are made of (``reminders.start_reminders``): a confirmation's
+        reminders need no second read of the booking."""
+        return Attendance(
+            booking_id=self.pk,
+            student_id=self.student_id,
+            email=self.email,
+            phone=self.phone,
+            tutor_user_id=self.tutor_user_id,
+            starts_at=self.starts_at,
+            product_code=self.product_code,
+        )
 
     def recipients(self, app_users: Set[int]) -> list[int]:
         return recipients_of(self.tutor_user_id, self.student_id, app_users=app_users)
@@ -178,8 +198,7 @@ def move(
         seats.release_seats(Counter(row.session_id for row in moved))
     if transition.confirms:
         cancel_payment_reminders(ids)
-        confirmed = for_moving(Booking.objects.filter(pk__in=ids))
-        Reminder.objects.bulk_create([r for booking in confirmed for r in start_reminders(booking, now=now)])
+        Reminder.objects.bulk_create([r for row in moved for r in start_reminders(row.attendance(), now=now)])
     else:
         cancel_pending_reminders(_moved_now(transition, ids, now) if len(ids) > 1 else ids)
     if publish:
@@ -244,11 +263,6 @@ def orm_flip_and_record(flip: Flip, targets: QuerySet[Booking]) -> list[Moved]:
             for pk in ids
         )
     return [Moved(*row) for row in rows]
-
-
-def for_moving(bookings: QuerySet[Booking]) -> QuerySet[Booking]:
-    """``bookings`` with what the services read of them: session, product, tutor and student."""
-    return bookings.select_related("session__product", "session__tutor", "student").order_by()
 
 
 def announce_moves(transition: Transition, moved: Sequence[Moved], *, announce: Mapping[str, Any]) -> None:

@@ -47,3 +47,24 @@ def test_caches_made_by_different_threads_share_one_redis_connection(settings):
     assert len({id(cache) for cache in made}) == THREADS
     assert connections_to(settings.REDIS_URL) - before == 1
     made[0].delete_many([f"k{n}" for n in range(THREADS)])
+
+
+def test_every_operation_uses_one_redis_client_of_the_process(settings):
+    """Django's client built a redis-py client per operation (a third of a ``set``'s CPU)."""
+    reset_breakers()
+    settings.CACHES = {"default": {**redis_cache(settings.REDIS_URL), "KEY_PREFIX": "test-shared-client"}}
+    clients = []
+
+    def use_the_cache() -> None:
+        cache = caches["default"]
+        clients.extend([cache._cache.get_client("k", write=True), cache._cache.get_client("k")])
+        cache.set("k", 1, 30)
+        assert cache.get("k") == 1
+        cache.delete("k")
+
+    for _ in range(2):
+        thread = threading.Thread(target=use_the_cache)
+        thread.start()
+        thread.join()
+
+    assert len({id(client) for client in clients}) == 1

@@ -267,6 +267,30 @@ def test_it_uses_the_offsets_set_for_the_product(tutor: Tutor, settings) -> None
     assert {r.scheduled_at for r in Reminder.objects.filter(booking=booking)} == {STARTS - timedelta(hours=48)}
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize("tutored", [True, False])
+@pytest.mark.parametrize("per_product", [True, False])
+@pytest.mark.parametrize("phone", ["+998901234567", ""])
+def test_a_confirmation_schedules_the_reminders_of_the_booking_as_loaded(settings, tutored, per_product, phone) -> None:
+    """A confirmation (a state machine move) makes its start reminders from the rows the move returns,
+    not from a booking read again: the same reminders as from the booking loaded with its session,
+    product, tutor and student."""
+    session = SessionFactory(tutor=TutorFactory() if tutored else None, starts_at=STARTS)
+    if per_product:
+        settings.REMINDER_OFFSETS_BY_PRODUCT = {session.product.code: {"48h": 48 * 60, "2h": 120}}
+    with at(NOW):
+        booking = services.book(session=session, student=StudentFactory(phone=phone))
+        assert booking.status == BookingStatus.PENDING
+        services.confirm(booking)
+
+    loaded = Booking.objects.select_related("session__product", "session__tutor", "student").get(pk=booking.pk)
+    expected = service.start_reminders(service.Attendance.of(loaded), now=NOW)
+    made = Reminder.objects.filter(booking=booking, status=ReminderStatus.PENDING)
+    fields = ("recipient_id", "channel", "kind", "scheduled_at")
+    assert set(made.values_list(*fields)) == {tuple(getattr(r, f) for f in fields) for r in expected}
+    assert len(expected) == made.count() == (2 if per_product else 3) * (3 if phone else 2)
+
+
 # Claims
 
 

@@ -49,6 +49,121 @@ def test_read_session_refuses_an_unknown_id():
         sql.read_session(0)
 
 
+def callback_twins():
+    """A pending booking with a Payme transaction started, in a session with a tutor, and its ORM reads."""
+    from django.utils import timezone
+
+    from bookings import services
+    from bookings.models import Booking, Payment
+    from bookings.services.online import CALLBACK_RELATED
+    from tests.factories import StudentFactory
+
+    session = SessionFactory(tutor=TutorFactory(), product=LessonFactory(price=Decimal("120000.50")))
+    booking = services.book(session=session, student=StudentFactory())
+    services.start_online_payment(
+        booking,
+        provider="payme",
+        amount=booking.price,
+        provider_txn_id="63a1a8a2b1c2d3e4f5a6b7c8",
+        holds_until=timezone.now(),
+        provider_state=1,
+        provider_time=1,
+        create_time=2,
+    )
+    bookings = Booking.objects.select_related(*CALLBACK_RELATED).select_for_update(of=("self",)).order_by()
+    return booking, Payment.objects.get(), bookings
+
+
+def same_booking(read, orm) -> None:
+    assert values(read) == values(orm)
+    assert values(read.session) == values(orm.session)
+    for ours, theirs in ((read.price, orm.price), (read.created_at, orm.created_at)):
+        assert (type(ours), str(ours)) == (type(theirs), str(theirs))  # same types, same tz, same scale
+
+
+def test_lock_booking_gives_the_orms_callback_read_by_reference_or_by_transaction(django_assert_num_queries):
+    """The callbacks' locked read of a booking and its session (``CALLBACK_RELATED``), one statement."""
+    from bookings.models import Payment
+
+    booking, payment, bookings = callback_twins()
+    by_reference = bookings.filter(reference=booking.reference).get()
+    payments = Payment.objects.filter(provider="payme", provider_txn_id=payment.provider_txn_id)
+    by_transaction = bookings.filter(pk__in=payments.values("booking_id")).get()
+
+    with django_assert_num_queries(2):
+        same_booking(sql.lock_booking(reference=booking.reference), by_reference)
+        same_booking(sql.lock_booking(txn=("payme", payment.provider_txn_id)), by_transaction)
+    assert sql.lock_booking(reference="NOSUCH1") is None
+    assert sql.lock_booking(txn=("click", payment.provider_txn_id)) is None  # another provider's
+    with pytest.raises(TypeError):
+        sql.lock_booking()
+
+
+def test_read_payment_gives_the_orms_payment(django_assert_num_queries):
+    from bookings.models import Payment
+
+    booking, payment, _ = callback_twins()
+    txn = payment.provider_txn_id
+    orm = Payment.objects.get(pk=payment.pk)
+    with django_assert_num_queries(3):
+        for read in (
+            sql.read_payment("payme", txn),
+            sql.read_payment("payme", txn, booking_id=booking.pk, lock=True),
+            sql.read_payment("payme", txn, pk=payment.pk),
+        ):
+            assert values(read) == values(orm)
+            assert (type(read.amount), str(read.amount)) == (type(orm.amount), str(orm.amount))
+    for missing in (
+        sql.read_payment("click", txn),
+        sql.read_payment("payme", txn, booking_id=booking.pk + 1),
+        sql.read_payment("payme", txn, pk=payment.pk + 1),
+        sql.read_payment("payme", "other"),
+    ):
+        assert missing is None
+
+
+def test_the_callbacks_reads_give_instances_that_save_as_loaded_ones_do():
+    from bookings.models import Booking, Payment
+
+    booking, payment, _ = callback_twins()
+    read = sql.lock_booking(reference=booking.reference)
+    read.needs_refund = True
+    read.save(update_fields=["needs_refund"])
+    read.session.room = "Hall B"
+    read.session.save()
+    paid = sql.read_payment("payme", payment.provider_txn_id, lock=True)
+    paid.provider_state = 2
+    paid.save(update_fields=["provider_state"])
+    assert (Booking.objects.count(), Session.objects.count(), Payment.objects.count()) == (1, 1, 1)
+    assert Booking.objects.get().needs_refund and Session.objects.get().room == "Hall B"
+    assert Payment.objects.get().provider_state == 2
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_lock_booking_holds_the_bookings_row_and_not_its_sessions():
+    """``FOR UPDATE OF`` the booking, as the ORM's ``select_for_update(of=("self",))``: another
+    transaction cannot lock the booking until this one ends, and can lock its session."""
+    from django.db import DatabaseError, connections, transaction
+
+    from bookings.models import Booking
+
+    booking, payment, _ = callback_twins()
+    other = connections.create_connection("default")
+    try:
+        with transaction.atomic():
+            sql.lock_booking(txn=("payme", payment.provider_txn_id))
+            with other.cursor() as cursor:
+                cursor.execute("SET lock_timeout = '100ms'")
+                cursor.execute(
+                    f"SELECT id FROM {Session._meta.db_table} WHERE id = %s FOR UPDATE", [booking.session_id]
+                )
+                with pytest.raises(DatabaseError):
+                    cursor.execute(f"SELECT id FROM {Booking._meta.db_table} WHERE id = %s FOR UPDATE", [booking.pk])
+    finally:
+        other.close()
+
+
 @pytest.mark.postgres
 def test_table_count_is_the_orms_count_below_the_estimate_and_the_statistics_above():
     from django.db import connection
@@ -103,12 +218,13 @@ def test_flip_and_record_writes_what_the_orms_three_statements_write(transition)
         for row in moved:
             booking = loaded[index[row.pk]]
             session = booking.session
-            assert (row.reference, row.session_id, row.student_id, row.starts_at, row.product) == (
+            assert (row.reference, row.session_id, row.student_id, row.starts_at, row.product, row.product_code) == (
                 booking.reference,
                 session.pk,
                 booking.student_id,
                 session.starts_at,
                 session.product.name,
+                session.product.code,
             )
             assert (row.tutor_user_id, row.student) == (session.tutor and session.tutor.user_id, str(booking.student))
         return [index[row.pk] for row in moved]

@@ -17,7 +17,9 @@ TXN = "63a1a8a2b1c2d3e4f5a6b7c8"
 
 # The callback's own statements; the booking's confirmation after them is the state machine's
 # (one compare-and-set with its history row on PostgreSQL, three statements elsewhere), then the
-# reminders (cancel, read, insert) and the student's notification.
+# reminders (cancel, insert) and the student's notification. The start reminders are made from the
+# rows the compare-and-set returns (state_machine.Moved: start, tutor, the student's addresses): the
+# booking is not read again for them.
 PAYING = [
     "lock the booking",  # Click: by reference; Payme: through the transaction id (a subquery)
     "read and lock the payment",
@@ -26,7 +28,6 @@ PAYING = [
     "history: payment.received",
     "confirm: compare-and-set + history",
     "cancel the payment reminders",
-    "read the booking for its reminders",
     "insert the reminders",
     "the student's notification",
     "the call's PaymentLog row",
