@@ -30,6 +30,7 @@ from bookings.models import (
     PaymentStatus,
     SessionStatus,
 )
+from bookings.selectors.compiled import CompiledRead
 
 ONE_DECIMAL = Decimal("0.1")
 # Payments whose money was taken: a refunded one counts for what was not returned.
@@ -69,10 +70,21 @@ def with_paid_amount(bookings: QuerySet[Booking]) -> QuerySet[Booking]:
     return bookings.annotate(paid_amount=paid_amount_expression())
 
 
+def _paid_query(booking_id: int) -> QuerySet[Payment]:
+    """``paid_total``'s read: one row with the sum, or none when nothing was paid."""
+    paid = Payment.objects.filter(booking_id=booking_id, status__in=MONEY_TAKEN).order_by()
+    return paid.values("booking").annotate(total=net_paid()).values("total")
+
+
+# Every payment callback reads it under the booking's lock: built and compiled once, not per call
+# (selectors.compiled; the ORM's aggregate was a tenth of a callback's own CPU).
+_paid = CompiledRead(_paid_query, int)
+
+
 def paid_total(booking: Booking) -> Decimal:
     """Money paid for this booking less what was refunded, over its own payments; one query."""
-    total = Payment.objects.filter(booking=booking, status__in=MONEY_TAKEN).aggregate(total=net_paid())["total"]
-    return total or Decimal(0)
+    rows = _paid(booking.pk)
+    return rows[0]["total"] if rows else Decimal(0)
 
 
 def amount_owed(booking: Booking, *, paid: Decimal | None = None) -> Decimal:
