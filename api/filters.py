@@ -4,7 +4,7 @@ not parse), and the rules themselves come from bookings.selectors."""
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import django_filters
 from django import forms
@@ -138,7 +138,10 @@ class BookingFilter(StrictFilterSet):
         model = Booking
         fields: list[str] = []
 
+    # The time "future" and "past" are taken at (None: now); the list's own, so one time decides it.
+    now: datetime | None = None
+
     def filter_type(self, queryset: QuerySet[Booking], name: str, value: str) -> QuerySet[Booking]:
         if value == BookingType.FUTURE:
-            return queryset.filter(future_bookings()).order_by("session__starts_at", "id")
-        return queryset.filter(past_bookings()).order_by("-session__starts_at", "-id")
+            return queryset.filter(future_bookings(now=self.now)).order_by("session__starts_at", "id")
+        return queryset.filter(past_bookings(now=self.now)).order_by("-session__starts_at", "-id")

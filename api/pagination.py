@@ -65,11 +65,18 @@ class WindowCountPaginator(Paginator):
         bottom = (number - 1) * self.per_page
         rows = []
         if bottom <= MAX_OFFSET:  # a page number far past any list is past its end, not an OFFSET overflow
-            rows = list(self.object_list.annotate(page_total=Window(Count("*")))[bottom : bottom + self.per_page])
+            rows = self.page_rows(bottom)
         if rows:
             self.total = rows[0].page_total
         number = self.validate_number(number)
         return Page(rows, number, self)
+
+    def page_rows(self, bottom: int) -> list[Any]:
+        """The page's rows from ``bottom`` on, each with the list's ``page_total``. An object list
+        that reads its pages itself (``page_rows(bottom, size)``) is asked for them."""
+        if hasattr(self.object_list, "page_rows"):
+            return self.object_list.page_rows(bottom, self.per_page)
+        return list(self.object_list.annotate(page_total=Window(Count("*")))[bottom : bottom + self.per_page])
 
 
 class WindowCountPagination(Pagination):
