@@ -13,6 +13,7 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from backoffice import request_bodies  # noqa: E402
+from bookings.payments.asgi import with_callbacks  # noqa: E402
 from realtime.origin import OriginOrTokenValidator  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
 
@@ -21,7 +22,8 @@ request_bodies.install()
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        # Click's and Payme's callbacks: a handler of their own, on the loop (bookings.payments.asgi).
+        "http": with_callbacks(django_asgi_app),
         # Browsers: the origin check; apps without an Origin: their bearer token only (realtime.origin).
         "websocket": OriginOrTokenValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }

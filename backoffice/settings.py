@@ -162,10 +162,6 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First: /healthz and /readyz answer before any redirect, host check, session or login.
     "backoffice.health.HealthCheckMiddleware",
-    # Click's and Payme's callbacks (/payments/...) use no session, cookie, CSRF or login: answered
-    # here, on daphne's event loop with no thread hop, before the middleware below -- the next two
-    # applied to them as to every request (bookings.payments.middleware).
-    "bookings.payments.middleware.payment_callbacks",
     "django.middleware.security.SecurityMiddleware",
     # A NUL byte in the URL is a 400 here, not a database error in whatever view it reaches.
     "backoffice.nul_bytes.nul_byte_guard",
