@@ -309,7 +309,7 @@ if REDIS_URL:
     #   apart) while blocked, and by a PING before reuse after 30 s unused, not by a lost send.
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "realtime.layers.RedisChannelLayer",
             "CONFIG": {
                 "hosts": [
                     {

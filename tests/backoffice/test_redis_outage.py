@@ -137,7 +137,7 @@ def test_a_booking_commits_and_its_page_answers_while_the_channel_layer_refuses(
     session = SessionFactory(capacity=5)
     with broken_redis.refusing() as url:
         settings.CHANNEL_LAYERS = {
-            "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [url]}}
+            "default": {"BACKEND": "realtime.layers.RedisChannelLayer", "CONFIG": {"hosts": [url]}}
         }
         with django_capture_on_commit_callbacks(execute=True):
             response = manager_client.post(

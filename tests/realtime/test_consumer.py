@@ -38,12 +38,12 @@ def layer(request, settings):
         configured = settings.CHANNEL_LAYERS["default"]
         hosts = (
             configured["CONFIG"]["hosts"]
-            if configured["BACKEND"] == "channels_redis.core.RedisChannelLayer"
+            if configured["BACKEND"] == "realtime.layers.RedisChannelLayer"
             else [os.environ.get("REDIS_URL", "")]
         )
         settings.CHANNEL_LAYERS = {
             "default": {
-                "BACKEND": "channels_redis.core.RedisChannelLayer",
+                "BACKEND": "realtime.layers.RedisChannelLayer",
                 "CONFIG": {"hosts": hosts, "prefix": f"test-{uuid.uuid4().hex[:8]}"},
             }
         }
