@@ -140,7 +140,8 @@ class Instances:
     relation they go through is loaded too, its primary key and foreign keys with it, and set on
     its parent (a nullable relation whose row is missing is None). ``columns`` are what the
     ``.values()`` queryset must select; ``extra`` names values set on the instance as they are
-    (annotations).
+    (annotations). A related row met again in the same call is the same instance (a page's
+    bookings of one product share it, as ``prefetch_related`` shares them): rows to read, not to save.
     """
 
     def __init__(self, model: type[Model], paths: Sequence[str], *, extra: Sequence[str] = ()) -> None:
@@ -156,8 +157,9 @@ class Instances:
 
     def __call__(self, rows: Sequence[dict[str, Any]], *, using: str = "default") -> list[Any]:
         loaded = []
+        seen: dict[tuple[int, Any], Any] = {}
         for row in rows:
-            instance = self.root.load(row, using)
+            instance = self.root.load(row, using, seen)
             for name in self.extra:
                 setattr(instance, name, row[name])
             loaded.append(instance)
@@ -190,10 +192,16 @@ class _Node:
         self.pk_key = self.prefix + self.model._meta.pk.attname
         return [*self.keys, *(key for child in self.children.values() for key in child.columns())]
 
-    def load(self, row: dict[str, Any], using: str) -> Any:
-        if row[self.pk_key] is None:
+    def load(self, row: dict[str, Any], using: str, seen: dict[tuple[int, Any], Any]) -> Any:
+        pk = row[self.pk_key]
+        if pk is None:
             return None  # a LEFT JOIN that found no row
+        known = (id(self), pk)
+        if self.prefix and known in seen:  # the same related row: its whole subtree is the same too
+            return seen[known]
         instance = self.model.from_db(using, self.attnames, [row[key] for key in self.keys])
         for relation, child in self.children.items():
-            setattr(instance, relation, child.load(row, using))
+            setattr(instance, relation, child.load(row, using, seen))
+        if self.prefix:
+            seen[known] = instance
         return instance
