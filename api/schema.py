@@ -12,8 +12,15 @@ from http import HTTPStatus
 from typing import Any
 
 from drf_spectacular import openapi
+from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import mixins, permissions, serializers
+
+
+class JWTScheme(SimpleJWTScheme):
+    """drf-spectacular's bearer scheme for simplejwt, for its subclass ``api.authentication.JWTAuthentication``."""
+
+    target_class = "api.authentication.JWTAuthentication"
 
 
 class ErrorSerializer(serializers.Serializer):

@@ -54,9 +54,9 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.contrib.auth import HASH_SESSION_KEY, get_user_model
 from django.utils.crypto import constant_time_compare
 from rest_framework.exceptions import AuthenticationFailed
-from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import InvalidToken
 
+from api.authentication import JWTAuthentication
 from realtime import inbox
 from realtime.access import session_digest, user_group
 from realtime.events import LAYER_MESSAGE_TYPE, TITLES, session_group, staff_group, student_group, tutor_group

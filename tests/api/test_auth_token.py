@@ -159,3 +159,37 @@ def test_a_stale_token_does_not_get_in_the_way_of_signing_in(anonymous):
     response = password_sign_in(anonymous, tutor.user.username, HTTP_AUTHORIZATION="Bearer expired.or.garbage")
 
     assert response.status_code == 200
+
+
+def test_the_token_user_is_read_with_one_compiled_query_and_simplejwts_checks_still_apply(django_assert_num_queries):
+    """api.authentication: the user read by a compiled query; an inactive or deleted user is refused."""
+    from unittest import mock
+
+    from rest_framework.exceptions import AuthenticationFailed
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    from api import authentication as module
+    from api.authentication import JWTAuthentication
+    from tests.factories import StudentFactory
+
+    student = StudentFactory()
+    authentication = JWTAuthentication()
+    token = authentication.get_validated_token(str(AccessToken.for_user(student)).encode())
+    with django_assert_num_queries(1), mock.patch.object(module, "_by_id", wraps=module._by_id) as compiled:
+        user = authentication.get_user(token)
+    compiled.assert_called_once_with(student.pk)
+    assert (user.pk, user.phone, user.password, user.is_active) == (
+        student.pk,
+        student.phone,
+        student.password,
+        True,
+    )
+    assert [getattr(user, f.attname) for f in type(user)._meta.concrete_fields] == [
+        getattr(student, f.attname) for f in type(student)._meta.concrete_fields
+    ]
+    type(student).objects.filter(pk=student.pk).update(is_active=False)
+    with pytest.raises(AuthenticationFailed, match="inactive"):
+        authentication.get_user(token)
+    type(student).objects.filter(pk=student.pk).delete()
+    with pytest.raises(AuthenticationFailed, match="not found"):
+        authentication.get_user(token)
