@@ -11,6 +11,8 @@ from functools import lru_cache
 from typing import Any
 
 from django.db.models import Count, QuerySet, Window
+from django.forms.utils import ErrorDict
+from django.http import QueryDict
 from django.utils import timezone
 from django_filters.utils import translate_validation
 from drf_spectacular.utils import extend_schema, extend_schema_view
@@ -84,10 +86,9 @@ class BookingListView(StudentView, generics.ListAPIView):
         return booking_list(self.request.user.pk, timezone.now(), {})
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        filterset = BookingFilter(request.query_params, queryset=Booking.objects.none(), request=request)
-        if not filterset.is_valid():
-            raise translate_validation(filterset.errors)
-        chosen = tuple(sorted((name, value) for name, value in filterset.form.cleaned_data.items() if value))
+        chosen, errors = _filters(tuple((name, request.query_params.get(name)) for name in BookingFilter.base_filters))
+        if errors:
+            raise translate_validation(errors)
         # The page is read by its compiled query (BookingPages); BookingSerializer's rows built directly
         # (api.serializers.bookings.BookingRows).
         page = self.paginate_queryset(BookingPages(request.user.pk, timezone.now(), chosen))
@@ -121,6 +122,20 @@ class BookingListView(StudentView, generics.ListAPIView):
         )
         booking = detail(request, booking.reference)
         return Response(BookingDetailSerializer(booking).data, status=status.HTTP_201_CREATED)
+
+
+@lru_cache(maxsize=256)
+def _filters(given: tuple[tuple[str, str | None], ...]) -> tuple[tuple[tuple[str, str], ...], ErrorDict | None]:
+    """``BookingFilter``'s verdict on the list's filter parameters as given (None: absent): the
+    chosen ones, or its errors (a 400). The same few combinations every time: judged once each."""
+    data = QueryDict(mutable=True)
+    for name, value in given:
+        if value is not None:
+            data[name] = value
+    filterset = BookingFilter(data, queryset=Booking.objects.none())
+    if not filterset.is_valid():
+        return (), filterset.errors
+    return tuple(sorted((name, value) for name, value in filterset.form.cleaned_data.items() if value)), None
 
 
 def booking_list(student_id: int, now: datetime, chosen: dict[str, str]) -> QuerySet[Booking]:

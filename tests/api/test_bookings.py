@@ -151,6 +151,10 @@ def test_a_filter_that_does_not_parse_is_a_400(student_api, query):
     body = assert_error(student_api.get(API + f"bookings/?{query}"), 400, "invalid")
 
     assert set(body["fields"]) == {query.split("=")[0]}
+    # The verdict is kept per parameters (api.views.bookings._filters): the same answer again.
+    assert assert_error(student_api.get(API + f"bookings/?{query}"), 400, "invalid") == body
+    assert student_api.get(API + f"bookings/?{query}&page_size=5").status_code == 400
+    assert student_api.get(API + "bookings/?type=future&status=pending").status_code == 200
 
 
 @pytest.mark.parametrize("query", ["page=0", "page=abc", "page=99"])
