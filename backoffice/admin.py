@@ -26,12 +26,12 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django_q import models as q_models
 from django_q.admin import ScheduleAdmin as QScheduleAdmin
-from unfold.admin import ModelAdmin, TabularInline
+from unfold.admin import TabularInline
 from unfold.decorators import action, display
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 from unfold.widgets import UnfoldAdminSelectWidget
 
-from backoffice.admin_lists import SafeChangeListMixin
+from backoffice.admin_lists import ModelAdmin, SafeChangeListMixin
 from backoffice.contacts import UniqueContactMixin
 from backoffice.models import STAFF_ROLES, Role, Staff, Student, User
 from backoffice.people_access import ManagersOnlyPagesMixin, manages_staff

@@ -20,10 +20,9 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import SafeString
-from unfold.admin import ModelAdmin
 from unfold.decorators import display
 
-from backoffice.admin_lists import SafeChangeListMixin
+from backoffice.admin_lists import ModelAdmin, SafeChangeListMixin
 from realtime import inbox, presentation
 from realtime.events import TITLES
 from realtime.models import Notification

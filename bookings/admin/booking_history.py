@@ -11,10 +11,10 @@ from typing import Any
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from unfold.admin import ModelAdmin, TabularInline
+from unfold.admin import TabularInline
 from unfold.decorators import display
 
-from backoffice.admin_lists import SafeChangeListMixin
+from backoffice.admin_lists import ModelAdmin, SafeChangeListMixin
 from bookings.admin.base import ReadOnlyInline, TutorScopedMixin, viewer_time
 from bookings.models import BookingAction, BookingEvent
 from bookings.models.history import shown_at

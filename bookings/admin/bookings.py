@@ -27,10 +27,11 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
-from unfold.admin import ModelAdmin, TabularInline
+from unfold.admin import TabularInline
 from unfold.contrib.filters.admin import RangeDateFilter
 from unfold.decorators import action, display
 
+from backoffice.admin_lists import ModelAdmin
 from backoffice.models import User
 from bookings import services
 from bookings.admin.actions import ActionAdminMixin, in_modal

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from unfold.admin import ModelAdmin
 from unfold.decorators import display
 
+from backoffice.admin_lists import ModelAdmin
 from bookings.admin.base import money
 from bookings.models import Product
 

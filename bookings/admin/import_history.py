@@ -15,9 +15,9 @@ from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpRequest
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
-from unfold.admin import ModelAdmin
 from unfold.decorators import display
 
+from backoffice.admin_lists import ModelAdmin
 from bookings.admin.base import badge
 from bookings.models import ImportRecord, ImportStatus
 

@@ -22,11 +22,10 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
-from unfold.admin import ModelAdmin
 from unfold.decorators import action, display
 from unfold.widgets import UnfoldAdminDecimalFieldWidget, UnfoldAdminTextInputWidget
 
-from backoffice.admin_lists import SafeChangeListMixin
+from backoffice.admin_lists import ModelAdmin, SafeChangeListMixin
 from backoffice.models import User
 from bookings import services
 from bookings.admin.actions import ActionAdminMixin, ActionForm, in_modal

@@ -7,10 +7,9 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils.text import Truncator
-from unfold.admin import ModelAdmin
 from unfold.decorators import action, display
 
-from backoffice.admin_lists import SafeChangeListMixin
+from backoffice.admin_lists import ModelAdmin, SafeChangeListMixin
 from backoffice.models import User
 from bookings.admin.actions import ActionAdminMixin, ActionForm, Report
 from bookings.admin.base import REMINDER_STATUS_COLOURS, RowCheckboxMixin, badge, student_search_fields

@@ -11,11 +11,10 @@ from django.forms.models import ModelChoiceIterator
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.html import format_html
-from unfold.admin import ModelAdmin
 from unfold.decorators import action, display
 from unfold.widgets import UnfoldAdminDecimalFieldWidget, UnfoldAdminSelectWidget, UnfoldAdminTextareaWidget
 
-from backoffice.admin_lists import SafeChangeListMixin
+from backoffice.admin_lists import ModelAdmin, SafeChangeListMixin
 from backoffice.models import User
 from bookings import services
 from bookings.admin.actions import ActionAdminMixin, ActionForm, in_modal

@@ -11,11 +11,11 @@ from django.contrib import admin, messages
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils.html import format_html
-from unfold.admin import ModelAdmin, TabularInline
+from unfold.admin import TabularInline
 from unfold.decorators import action, display
 from unfold.widgets import UnfoldAdminIntegerFieldWidget
 
-from backoffice.admin_lists import SafeChangeListMixin
+from backoffice.admin_lists import ModelAdmin, SafeChangeListMixin
 from backoffice.models import Role, User
 from bookings import services
 from bookings.admin.actions import ActionAdminMixin, ActionForm, BulkOutcome, Report, log_admin_change
