@@ -4,18 +4,18 @@ by its date, then cash with the change due and a printed receipt. Screenshots in
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
 from bookings.models import Booking
+from tests.e2e.conftest import SCREENSHOTS
 from tests.factories import OperatorFactory, ProductFactory, SessionFactory, StudentFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-SHOTS = Path("/tmp/shots/h9")
+SHOTS = SCREENSHOTS  # tests/e2e/screenshots/ (ignored by git)
 
 
 def shot(page, name: str) -> None:

@@ -4,7 +4,6 @@ booking page, the calendar, the sessions list and the result form. Screenshots: 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -14,7 +13,7 @@ from playwright.sync_api import expect
 
 from bookings import services
 from bookings.models import BookingStatus
-from tests.e2e.conftest import log_in
+from tests.e2e.conftest import SCREENSHOTS, log_in
 from tests.factories import (
     LessonFactory,
     ManagerFactory,
@@ -28,7 +27,7 @@ from tests.factories import (
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-SHOTS = Path("/tmp/shots/h6")
+SHOTS = SCREENSHOTS  # tests/e2e/screenshots/ (ignored by git)
 CENTRE = ZoneInfo("Asia/Tashkent")
 
 
