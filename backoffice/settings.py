@@ -12,6 +12,7 @@ import math
 import os
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from csp.constants import NONCE, NONE, SELF, UNSAFE_EVAL, UNSAFE_INLINE
@@ -616,6 +617,14 @@ def can(permission: str):
     return lambda request: request.user.has_perm(permission)
 
 
+def open_under(link: Any, *, but: tuple[Any, ...] = ()):
+    """A sidebar link is the page open when the address is under ``link`` and under none of ``but``
+    (the calendar's address is under the sessions', and only one link is the page open)."""
+    return lambda request: (
+        request.path.startswith(str(link)) and not any(request.path.startswith(str(other)) for other in but)
+    )
+
+
 # --- Admin (django-unfold) ------------------------------------------------------------------
 UNFOLD = {
     "SITE_TITLE": "Seatdesk",
@@ -648,6 +657,10 @@ UNFOLD = {
                         "title": "Sessions",
                         "icon": "event",
                         "link": reverse_lazy("admin:bookings_session_changelist"),
+                        "active": open_under(
+                            reverse_lazy("admin:bookings_session_changelist"),
+                            but=(reverse_lazy("admin:bookings_session_calendar"),),
+                        ),
                         "permission": can("bookings.view_session"),
                     },
                     {

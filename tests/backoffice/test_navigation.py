@@ -232,3 +232,22 @@ def test_badges_are_counted_once_then_read_from_the_cache(django_assert_num_quer
 
     with django_assert_num_queries(0):
         assert [badge(request) for badge in callbacks] == first
+
+
+@pytest.mark.parametrize(
+    ("page", "open_link"),
+    [
+        ("admin:bookings_session_changelist", "Sessions"),
+        ("admin:bookings_session_calendar", "Calendar"),
+        ("admin:bookings_session_add", "Sessions"),
+    ],
+)
+def test_one_sidebar_link_is_the_page_open(client, page, open_link):
+    """The calendar's address is under the sessions': only the calendar is marked on it."""
+    client.force_login(ManagerFactory())
+    html = client.get(reverse(page)).content.decode()
+    marked = re.findall(
+        r'<a href="[^"]*"[^>]*class="[^"]*\bactive"[^>]*>\s*<span[^>]*>[^<]*</span>\s*<span[^>]*>\s*([^<]+?)\s*<', html
+    )
+    assert open_link in marked
+    assert {"Sessions", "Calendar"} & set(marked) == {open_link}
