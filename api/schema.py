@@ -1,8 +1,9 @@
 """The OpenAPI schema (drf-spectacular): every operation documents the errors it can answer.
 
 ``AutoSchema`` adds the error responses every endpoint of a kind can give (401 without a token,
-400 for a body or query that does not validate, 404 for a path that names nothing of the
-caller's, 429 where throttled, with ``Retry-After``), all in the one ``Error`` shape; an
+400 for a body or query that does not validate, 415 for a body of a type it does not read, 404 for
+a path that names nothing of the caller's, 429 where throttled, with ``Retry-After``), all in the
+one ``Error`` shape; an
 endpoint's own refusals (409 ``session_full`` ...) are listed in its ``extend_schema``.
 """
 
@@ -41,6 +42,7 @@ ERROR_DESCRIPTIONS = {
     403: "Not open to this account's role: `forbidden`.",
     404: "Nothing of yours here: `not_found` (another person's objects too).",
     409: "Conflict.",
+    415: "A body of a type this operation does not read (or no `Content-Type`): `unsupported_media_type`.",
     422: "Refused by the booking rules.",
     429: "Too many requests: `throttled`; retry after `Retry-After` seconds.",
     503: "A service it needs is unavailable: `unavailable`.",
@@ -86,6 +88,8 @@ class AutoSchema(openapi.AutoSchema):
         is_list = self.method == "GET" and isinstance(view, mixins.ListModelMixin)
         if self.method in ("POST", "PUT", "PATCH") or getattr(view, "filterset_class", None) or is_list:
             statuses.add(400)
+        if self.method in ("POST", "PUT", "PATCH"):
+            statuses.add(415)  # DRF's parsers refuse any other Content-Type, a missing one too
         if "{" in self.path or is_list:  # an object of someone else's; a page past the last
             statuses.add(404)
         # A throttle may count only some methods (api.throttles.BookingChangeThrottle: not the reads).
