@@ -33,8 +33,7 @@ from bookings import services
 from bookings.models import Booking, Payment, PaymentProvider, PaymentStatus
 from bookings.payments.core import CLICK_HOLD, Call, attempt_of, clean_reference, find_booking, raw_text
 from bookings.selectors import MONEY_TAKEN, amount_owed, online_payment_refusal
-from bookings.services import sql
-from bookings.services.online import one_row
+from bookings.services.online import one_row, read_payment
 
 logger = logging.getLogger("bookings.payments")
 
@@ -197,7 +196,7 @@ def _complete(f: dict[str, str], call: Call) -> int:
     booking = find_booking(clean_reference(f["merchant_trans_id"]))
     if booking is None:
         return -5
-    payment = sql.read_payment(CLICK, f["click_trans_id"], pk=int(f["merchant_prepare_id"]))
+    payment = read_payment(CLICK, f["click_trans_id"], pk=int(f["merchant_prepare_id"]))
     payment = attempt_of(payment, booking) if payment is not None else None
     if payment is None:
         return -6

@@ -24,8 +24,7 @@ from bookings.models import (
     Payment,
     PaymentLog,
 )
-from bookings.services import sql
-from bookings.services.online import CALLBACK_RELATED, locked_payment
+from bookings.services.online import CALLBACK_RELATED, lock_booking, locked_payment
 
 logger = logging.getLogger("bookings.payments")
 
@@ -83,11 +82,11 @@ def clean_reference(value: Any) -> str | None:
 
 def find_booking(reference: str | None) -> Booking | None:
     """The booking with its session (``CALLBACK_RELATED``), its row locked for the rest of the
-    transaction (see bookings.services.online), in one statement built once (``sql.lock_booking``).
+    transaction (see bookings.services.online), in one statement built once (``online.lock_booking``).
     Product, tutor and student load only on the rare paths that need them."""
     if reference is None:
         return None
-    return sql.lock_booking(reference=reference)
+    return lock_booking(reference=reference)
 
 
 def attempt_of(payment: Payment, booking: Booking) -> Payment | None:

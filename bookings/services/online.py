@@ -18,7 +18,7 @@ import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from functools import partial
+from functools import cache, partial
 from typing import Any
 
 from django.conf import settings
@@ -30,11 +30,20 @@ from django.utils import timezone
 
 from backoffice.models import User
 from bookings.errors import BookingNotAllowed, InvalidTransition
-from bookings.models import SEAT_HOLDING, Booking, BookingStatus, CancelReason, Payment, PaymentProvider, PaymentStatus
+from bookings.models import (
+    SEAT_HOLDING,
+    Booking,
+    BookingStatus,
+    CancelReason,
+    Payment,
+    PaymentProvider,
+    PaymentStatus,
+    Session,
+)
 from bookings.notify import SMSMessage, send_emails, send_sms
 from bookings.reports import bump_dashboard_version
 from bookings.selectors import amount_owed, app_users, online_payment_refusal, paid_total, service_delivered
-from bookings.services import sql
+from bookings.selectors.compiled import CompiledRead, Instances
 from bookings.services._common import fresh, log_event
 from bookings.services.transitions import mark_cancelled
 from realtime.events import publish, staff_group
@@ -146,12 +155,82 @@ def locked_payment(payments: QuerySet[Payment], *, related: Sequence[str] = SERV
 
 def locked_provider_payment(provider: str, txn_id: str) -> Payment | None:
     """``locked_payment`` of a provider's transaction for its callbacks (``CALLBACK_RELATED``): the same
-    two reads in the same order, in the statements of ``bookings.services.sql`` (``lock_booking``,
-    ``read_payment``), which the ORM took several times as long to build as to run."""
+    two reads in the same order, compiled once (``lock_booking``, ``read_payment``)."""
     return _lock_passes(
-        lambda: sql.lock_booking(txn=(provider, txn_id)),
-        lambda booking: sql.read_payment(provider, txn_id, booking_id=booking.pk, lock=True),
+        lambda: lock_booking(txn=(provider, txn_id)),
+        lambda booking: read_payment(provider, txn_id, booking_id=booking.pk, lock=True),
     )
+
+
+# --- The callbacks' reads, compiled once (bookings.selectors.compiled) --------------------------------
+#
+# Every callback that reaches the database starts by locking its booking, and a paying one reads its
+# payment next: in one Python process the ORM took three to five times as long to build and compile
+# each as PostgreSQL took to answer it. Timed in turns in one process (PostgreSQL 15, the 2-core
+# machine of issue 15; best and median of ten rounds): Click's lock by reference 656/942 us built by
+# the ORM each time, 200/258 us built once; its payment read 517/709 us, 147/188 us; Payme's lock
+# through its transaction and payment read 1,780/2,032 us, 366/468 us. bench/payment_callbacks.py:
+# 93-107 callbacks/s with the ORM building them, 109-117/s built once. The querysets below are the
+# reads' one definition; tests/bookings/test_sql.py compares them with the plain ORM's, field by field.
+
+_BOOKING_WITH_SESSION = Instances(
+    Booking,
+    [field.name for field in Booking._meta.concrete_fields]
+    + [f"session__{field.name}" for field in Session._meta.concrete_fields],
+)
+_PAYMENT = Instances(Payment, [field.name for field in Payment._meta.concrete_fields])
+
+
+def _locked_bookings(bookings: QuerySet[Booking]) -> QuerySet[Booking]:
+    """The first of ``bookings`` with its session, its row (not the session's) locked: as
+    ``select_related(*CALLBACK_RELATED).select_for_update(of=("self",))``."""
+    locked = bookings.select_for_update(of=("self",)).order_by()
+    return locked.values(*_BOOKING_WITH_SESSION.columns)[:1]
+
+
+_by_reference = CompiledRead(lambda reference: _locked_bookings(Booking.objects.filter(reference=reference)), str)
+_by_transaction = CompiledRead(
+    lambda provider, txn_id: _locked_bookings(
+        Booking.objects.filter(
+            pk__in=Payment.objects.filter(provider=provider, provider_txn_id=txn_id).values("booking_id")
+        )
+    ),
+    str,
+    str,
+)
+
+
+def lock_booking(*, reference: str | None = None, txn: tuple[str, str] | None = None) -> Booking | None:
+    """The booking a provider's callback names, with its session, its row locked for the rest of the
+    transaction, or None: by its ``reference`` (Click's ``merchant_trans_id``, Payme's account), or
+    as the booking of a provider's transaction, ``txn`` = (provider, provider_txn_id) (Payme's id)."""
+    if (reference is None) == (txn is None):
+        raise TypeError("lock_booking() takes a reference or a provider's transaction, one of them.")
+    rows = _by_reference(reference) if reference is not None else _by_transaction(*txn)
+    return next(iter(_BOOKING_WITH_SESSION(rows)), None)
+
+
+@cache
+def _payment_read(keys: tuple[str, ...], lock: bool) -> CompiledRead:
+    def build(*values: Any) -> QuerySet[Payment]:
+        payments = Payment.objects.filter(**dict(zip(keys, values, strict=True))).order_by()
+        return (payments.select_for_update() if lock else payments).values(*_PAYMENT.columns)[:1]
+
+    return CompiledRead(build, *(int if key in ("pk", "booking_id") else str for key in keys))
+
+
+def read_payment(
+    provider: str, txn_id: str, *, pk: int | None = None, booking_id: int | None = None, lock: bool = False
+) -> Payment | None:
+    """A provider's transaction as a payment, or None: the payment of ``provider`` and ``txn_id``
+    (of ``pk`` and ``booking_id`` too when given), its row locked with ``lock``."""
+    keys = {"provider": provider, "provider_txn_id": txn_id}
+    if pk is not None:
+        keys["pk"] = pk
+    if booking_id is not None:
+        keys["booking_id"] = booking_id
+    rows = _payment_read(tuple(keys), lock)(*keys.values())
+    return next(iter(_PAYMENT(rows)), None)
 
 
 def _lock_passes(

@@ -20,7 +20,7 @@ from django.db import connection, connections
 from django.db.models import Model, QuerySet
 
 from backoffice.models import User
-from bookings.models import Booking, BookingEvent, Payment, Product, Session, SessionStatus, Tutor
+from bookings.models import Booking, BookingEvent, Product, Session, SessionStatus, Tutor
 
 
 def read_session(session_id: int) -> Session:
@@ -72,10 +72,6 @@ def _columns(quote: Any, tables: Sequence[tuple[str, type[Model]]]) -> tuple[lis
     return columns, tuple(parts)
 
 
-def _instances(row: Sequence[Any], parts: Sequence[Part]) -> list[Any]:
-    return [model.from_db(connection.alias, names, row[start:stop]) for model, start, stop, names in parts]
-
-
 @cache
 def _read_statement(alias: str) -> tuple[str, tuple[Part, ...]]:
     quote = connections[alias].ops.quote_name
@@ -89,119 +85,6 @@ def _read_statement(alias: str) -> tuple[str, tuple[Part, ...]]:
         f"WHERE s.{quote(Session._meta.pk.column)} = %s"
     )
     return statement, parts
-
-
-def lock_booking(*, reference: str | None = None, txn: tuple[str, str] | None = None) -> Booking | None:
-    """The booking a provider's callback names, with its session, its row locked for the rest of the
-    transaction, or None: by its ``reference`` (Click's ``merchant_trans_id``, Payme's account), or
-    as the booking of a provider's transaction, ``txn`` = (provider, provider_txn_id) (Payme's id).
-    In the ORM, with ``online.CALLBACK_RELATED``::
-
-        bookings = Booking.objects.select_related("session").select_for_update(of=("self",))
-        bookings.filter(reference=reference).order_by()[:1]
-        payments = Payment.objects.filter(provider=provider, provider_txn_id=txn_id)
-        bookings.filter(pk__in=payments.values("booking_id")).order_by()[:1]
-
-    Every callback that reaches the database starts with this read, and a paying one reads its
-    payment next (``read_payment``): in one Python process each cost the ORM three to five times the
-    CPU of the same statement built once, compiling it. Timed in turns in one process (PostgreSQL 15,
-    the 2-core machine of issue 15; best and median of ten rounds): Click's lock by reference
-    656/942 us with the ORM, 200/258 us here; its payment read 517/709 us, 147/188 us; Payme's lock
-    through its transaction and payment read (``online.locked_provider_payment``) 1,780/2,032 us,
-    366/468 us. bench/payment_callbacks.py, three runs each in turns the same day: 93-107 callbacks/s
-    (daphne 9.4-10.8 ms of CPU a callback) with the ORM's reads, 109-117/s (8.6-9.1 ms) with these.
-
-    On PostgreSQL the statement is built once per process; elsewhere it is the ORM's read (SQLite
-    has no row locks: its IMMEDIATE transactions are serialised). The test compares both field by field.
-    """
-    if (reference is None) == (txn is None):
-        raise TypeError("lock_booking() takes a reference or a provider's transaction, one of them.")
-    if connection.vendor != "postgresql":
-        bookings = Booking.objects.select_related("session").select_for_update(of=("self",)).order_by()
-        if reference is not None:
-            bookings = bookings.filter(reference=reference)
-        else:
-            provider, txn_id = txn
-            payments = Payment.objects.filter(provider=provider, provider_txn_id=txn_id)
-            bookings = bookings.filter(pk__in=payments.values("booking_id"))
-        found = list(bookings[:1])
-        return found[0] if found else None
-    statement, parts = _lock_booking_statement(connection.alias, "reference" if reference is not None else "txn")
-    with connection.cursor() as cursor:
-        cursor.execute(statement, [reference] if reference is not None else list(txn))
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    booking, session = _instances(row, parts)
-    booking.session = session
-    return booking
-
-
-@cache
-def _lock_booking_statement(alias: str, by: str) -> tuple[str, tuple[Part, ...]]:
-    quote = connections[alias].ops.quote_name
-    columns, parts = _columns(quote, (("b", Booking), ("s", Session)))
-    booking, payment = Booking._meta, Payment._meta
-
-    def column(meta: Any, name: str) -> str:
-        return quote(meta.get_field(name).column)
-
-    if by == "reference":
-        where = f"b.{column(booking, 'reference')} = %s"
-    else:
-        where = (
-            f"b.{quote(booking.pk.column)} IN (SELECT {column(payment, 'booking')} FROM {quote(payment.db_table)} "
-            f"WHERE {column(payment, 'provider')} = %s AND {column(payment, 'provider_txn_id')} = %s)"
-        )
-    statement = (
-        f"SELECT {', '.join(columns)} FROM {quote(booking.db_table)} b "
-        f"INNER JOIN {quote(Session._meta.db_table)} s "
-        f"ON s.{quote(Session._meta.pk.column)} = b.{column(booking, 'session')} "
-        f"WHERE {where} LIMIT 1 FOR UPDATE OF b"
-    )
-    return statement, parts
-
-
-def read_payment(
-    provider: str, txn_id: str, *, pk: int | None = None, booking_id: int | None = None, lock: bool = False
-) -> Payment | None:
-    """A provider's transaction as a payment, or None:
-
-        Payment.objects.filter(provider=provider, provider_txn_id=txn_id, pk=pk, booking_id=booking_id)
-        .select_for_update()  # with ``lock``
-        .order_by()[:1]
-
-    (``pk`` and ``booking_id`` only when given), in one statement built once per process: the read
-    that follows ``lock_booking`` in a paying callback (its figure is there). PostgreSQL; elsewhere
-    the ORM's read. The test compares both field by field.
-    """
-    keys = {"provider": provider, "provider_txn_id": txn_id}
-    if pk is not None:
-        keys["id"] = pk
-    if booking_id is not None:
-        keys["booking"] = booking_id
-    if connection.vendor != "postgresql":
-        payments = Payment.objects.filter(**keys).order_by()
-        found = list((payments.select_for_update() if lock else payments)[:1])
-        return found[0] if found else None
-    statement, names = _payment_statement(connection.alias, tuple(keys), lock)
-    with connection.cursor() as cursor:
-        cursor.execute(statement, list(keys.values()))
-        row = cursor.fetchone()
-    return None if row is None else Payment.from_db(connection.alias, names, row)
-
-
-@cache
-def _payment_statement(alias: str, keys: tuple[str, ...], lock: bool) -> tuple[str, tuple[str, ...]]:
-    quote = connections[alias].ops.quote_name
-    meta = Payment._meta
-    fields = meta.concrete_fields
-    where = " AND ".join(f"{quote(meta.get_field(name).column)} = %s" for name in keys)
-    statement = (
-        f"SELECT {', '.join(quote(field.column) for field in fields)} FROM {quote(meta.db_table)} "
-        f"WHERE {where} LIMIT 1{' FOR UPDATE' if lock else ''}"
-    )
-    return statement, tuple(field.attname for field in fields)
 
 
 def take_seat(session_id: int, *, now: datetime) -> tuple[int, int, str] | None:

@@ -1,4 +1,5 @@
-"""``bookings.services.sql``: each raw statement gives what its plain ORM equivalent gives."""
+"""``bookings.services.sql``: each raw statement gives what its plain ORM equivalent gives; and the payment
+callbacks' compiled reads (``services.online.lock_booking``, ``read_payment``) what the plain ORM's reads give."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 import time_machine
 
 from bookings.models import Product, Session, Tutor
-from bookings.services import seats, sql
+from bookings.services import online, seats, sql
 from tests.factories import LessonFactory, ProductFactory, SessionFactory, TutorFactory
 
 pytestmark = pytest.mark.django_db
@@ -91,12 +92,12 @@ def test_lock_booking_gives_the_orms_callback_read_by_reference_or_by_transactio
     by_transaction = bookings.filter(pk__in=payments.values("booking_id")).get()
 
     with django_assert_num_queries(2):
-        same_booking(sql.lock_booking(reference=booking.reference), by_reference)
-        same_booking(sql.lock_booking(txn=("payme", payment.provider_txn_id)), by_transaction)
-    assert sql.lock_booking(reference="NOSUCH1") is None
-    assert sql.lock_booking(txn=("click", payment.provider_txn_id)) is None  # another provider's
+        same_booking(online.lock_booking(reference=booking.reference), by_reference)
+        same_booking(online.lock_booking(txn=("payme", payment.provider_txn_id)), by_transaction)
+    assert online.lock_booking(reference="NOSUCH1") is None
+    assert online.lock_booking(txn=("click", payment.provider_txn_id)) is None  # another provider's
     with pytest.raises(TypeError):
-        sql.lock_booking()
+        online.lock_booking()
 
 
 def test_read_payment_gives_the_orms_payment(django_assert_num_queries):
@@ -107,17 +108,17 @@ def test_read_payment_gives_the_orms_payment(django_assert_num_queries):
     orm = Payment.objects.get(pk=payment.pk)
     with django_assert_num_queries(3):
         for read in (
-            sql.read_payment("payme", txn),
-            sql.read_payment("payme", txn, booking_id=booking.pk, lock=True),
-            sql.read_payment("payme", txn, pk=payment.pk),
+            online.read_payment("payme", txn),
+            online.read_payment("payme", txn, booking_id=booking.pk, lock=True),
+            online.read_payment("payme", txn, pk=payment.pk),
         ):
             assert values(read) == values(orm)
             assert (type(read.amount), str(read.amount)) == (type(orm.amount), str(orm.amount))
     for missing in (
-        sql.read_payment("click", txn),
-        sql.read_payment("payme", txn, booking_id=booking.pk + 1),
-        sql.read_payment("payme", txn, pk=payment.pk + 1),
-        sql.read_payment("payme", "other"),
+        online.read_payment("click", txn),
+        online.read_payment("payme", txn, booking_id=booking.pk + 1),
+        online.read_payment("payme", txn, pk=payment.pk + 1),
+        online.read_payment("payme", "other"),
     ):
         assert missing is None
 
@@ -126,12 +127,12 @@ def test_the_callbacks_reads_give_instances_that_save_as_loaded_ones_do():
     from bookings.models import Booking, Payment
 
     booking, payment, _ = callback_twins()
-    read = sql.lock_booking(reference=booking.reference)
+    read = online.lock_booking(reference=booking.reference)
     read.needs_refund = True
     read.save(update_fields=["needs_refund"])
     read.session.room = "Hall B"
     read.session.save()
-    paid = sql.read_payment("payme", payment.provider_txn_id, lock=True)
+    paid = online.read_payment("payme", payment.provider_txn_id, lock=True)
     paid.provider_state = 2
     paid.save(update_fields=["provider_state"])
     assert (Booking.objects.count(), Session.objects.count(), Payment.objects.count()) == (1, 1, 1)
@@ -152,7 +153,7 @@ def test_lock_booking_holds_the_bookings_row_and_not_its_sessions():
     other = connections.create_connection("default")
     try:
         with transaction.atomic():
-            sql.lock_booking(txn=("payme", payment.provider_txn_id))
+            online.lock_booking(txn=("payme", payment.provider_txn_id))
             with other.cursor() as cursor:
                 cursor.execute("SET lock_timeout = '100ms'")
                 cursor.execute(
