@@ -34,7 +34,6 @@ from functools import cache, lru_cache
 from typing import Any
 
 import redis
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.conf import settings
 from django.db import connection
 from django.db.models import Max
@@ -141,39 +140,14 @@ class ReadinessAnswers(logging.Filter):
         return getattr(request, "path_info", "").rstrip("/") not in VIEWS
 
 
-def probe(request: HttpRequest) -> Callable[[HttpRequest], HttpResponse] | None:
-    """The view answering this request, or None when it is not a probe's."""
-    view = VIEWS.get(request.path_info.rstrip("/"))
-    return view if view is not None and request.method in ("GET", "HEAD") else None
-
-
 class HealthCheckMiddleware:
-    """Answers ``/healthz`` and ``/readyz`` (with or without a trailing slash); first in MIDDLEWARE.
+    """Answers ``/healthz`` and ``/readyz`` (with or without a trailing slash); first in MIDDLEWARE."""
 
-    Synchronous and asynchronous (Django picks the mode of the middleware below it): under daphne
-    the middleware below it runs on the event loop (settings.MIDDLEWARE), so this one does too
-    rather than sending every request to a thread and back. The probes' views are synchronous
-    (readiness reads the database and Redis): on the loop each runs on the request's thread, as
-    Django runs any synchronous view (``sync_to_async``): the one hop they took before as well.
-    """
-
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
-        self.is_async = iscoroutinefunction(get_response)
-        if self.is_async:
-            markcoroutinefunction(self)
 
-    def __call__(self, request: HttpRequest) -> Any:
-        if self.is_async:
-            return self.__acall__(request)
-        view = probe(request)
-        return view(request) if view is not None else self.get_response(request)
-
-    async def __acall__(self, request: HttpRequest) -> HttpResponse:
-        view = probe(request)
-        if view is not None:
-            return await sync_to_async(view)(request)
-        return await self.get_response(request)
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        view = VIEWS.get(request.path_info.rstrip("/"))
+        if view is not None and request.method in ("GET", "HEAD"):
+            return view(request)
+        return self.get_response(request)
