@@ -25,6 +25,7 @@ from bookings.models import (
     PaymentLog,
 )
 from bookings.services.online import CALLBACK_RELATED, lock_booking, locked_payment
+from bookings.services.writes import insert
 
 logger = logging.getLogger("bookings.payments")
 
@@ -220,7 +221,7 @@ def log_call(
 
 def store_log(call: Call, response: dict[str, Any], *, error: int | None) -> None:
     """The call's PaymentLog row; raises when it cannot be written."""
-    PaymentLog.objects.create(
+    row = PaymentLog(
         provider=call.provider,
         action=_text(call.action)[:40],
         payment_id=call.payment_id,
@@ -230,6 +231,7 @@ def store_log(call: Call, response: dict[str, Any], *, error: int | None) -> Non
         response=redact(response),
         error=error,
     )
+    insert([row])
 
 
 @dataclass

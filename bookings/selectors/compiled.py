@@ -49,9 +49,7 @@ class CompiledRead:
     """
 
     def __init__(self, build: Callable[..., QuerySet], *kinds: type) -> None:
-        unknown = [kind for kind in kinds if kind not in _MARKERS]
-        if unknown:
-            raise TypeError(f"CompiledRead takes values of {', '.join(t.__name__ for t in _MARKERS)}, not {unknown}.")
+        check_kinds("CompiledRead", kinds)
         self.build = build
         self.kinds = kinds
         self._compiled: dict[str, tuple[str, list[Any], list[int | None], list[str]]] = {}
@@ -80,28 +78,55 @@ class CompiledRead:
         return found
 
     def _compile(self, using: str) -> tuple[str, list[Any], list[int | None], list[str]]:
-        markers = [[_MARKERS[kind](n, variant) for n, kind in enumerate(self.kinds)] for variant in (0, 1)]
-        first, second = (self.build(*values).using(using) for values in markers)
-        # As the backend passes them (SQLite's dates are strings): how a marker shows in the parameters.
-        markers = [[_adapted(connections[using], value) for value in values] for values in markers]
-        names = _row_keys(first)
-        (sql, params), (other_sql, other_params) = (qs.query.sql_with_params() for qs in (first, second))
-        name = getattr(self.build, "__qualname__", repr(self.build))
-        if sql != other_sql or len(params) != len(other_params):
-            raise CompileError(f"{name}: its SQL changes with its values (a value formatted into the SQL?).")
-        slots: list[int | None] = []
-        for one, other in zip(params, other_params, strict=True):
-            if _same(one, other):
-                slots.append(None)
-                continue
-            slot = _slot(one, markers[0])
-            if slot is None or _slot(other, markers[1]) != slot:
-                raise CompileError(f"{name}: a parameter depends on its values but is none of them ({one!r}).")
-            slots.append(slot)
-        missing = set(range(len(self.kinds))) - set(slots)
-        if missing:
-            raise CompileError(f"{name}: values {sorted(missing)} do not reach its SQL as parameters.")
-        return sql, list(params), slots, names
+        built: list[QuerySet] = []
+
+        def statement(values: Sequence[Any]) -> tuple[str, Sequence[Any]]:
+            built.append(self.build(*values).using(using))
+            return built[-1].query.sql_with_params()
+
+        sql, constants, slots = compile_statement(_name(self.build), self.kinds, statement, using)
+        return sql, constants, slots, _row_keys(built[0])
+
+
+def compile_statement(
+    name: str, kinds: Sequence[type], statement: Callable[[Sequence[Any]], tuple[str, Sequence[Any]]], using: str
+) -> tuple[str, list[Any], list[int | None]]:
+    """The SQL ``statement(values)`` compiles to, its constant parameters and which value goes where.
+
+    ``statement`` is called twice, with two sets of marker values of ``kinds``: the SQL must be the
+    same text, and the parameters must differ exactly where a marker went in, each marker found
+    (``CompileError`` otherwise). Shared by ``CompiledRead`` and the compiled writes
+    (``bookings.services.writes``).
+    """
+    markers = [[_MARKERS[kind](n, variant) for n, kind in enumerate(kinds)] for variant in (0, 1)]
+    (sql, params), (other_sql, other_params) = (statement(values) for values in markers)
+    # As the backend passes them (SQLite's dates are strings): how a marker shows in the parameters.
+    markers = [[_adapted(connections[using], value) for value in values] for values in markers]
+    if sql != other_sql or len(params) != len(other_params):
+        raise CompileError(f"{name}: its SQL changes with its values (a value formatted into the SQL?).")
+    slots: list[int | None] = []
+    for one, other in zip(params, other_params, strict=True):
+        if _same(one, other):
+            slots.append(None)
+            continue
+        slot = _slot(one, markers[0])
+        if slot is None or _slot(other, markers[1]) != slot:
+            raise CompileError(f"{name}: a parameter depends on its values but is none of them ({one!r}).")
+        slots.append(slot)
+    missing = set(range(len(kinds))) - set(slots)
+    if missing:
+        raise CompileError(f"{name}: values {sorted(missing)} do not reach its SQL as parameters.")
+    return sql, list(params), slots
+
+
+def check_kinds(who: str, kinds: Sequence[type]) -> None:
+    unknown = [kind for kind in kinds if kind not in _MARKERS]
+    if unknown:
+        raise TypeError(f"{who} takes values of {', '.join(t.__name__ for t in _MARKERS)}, not {unknown}.")
+
+
+def _name(build: Callable[..., Any]) -> str:
+    return getattr(build, "__qualname__", repr(build))
 
 
 def _row_keys(queryset: QuerySet) -> list[str]:

@@ -17,6 +17,7 @@ from bookings.models import (
     Session,
     Tutor,
 )
+from bookings.selectors.compiled import CompiledRead
 
 # --- What a person may see ----------------------------------------------------------------------
 
@@ -74,5 +75,13 @@ def app_users(user_ids: Iterable[int]) -> set[int]:
     ids = {pk for pk in user_ids if pk is not None}
     if not ids:
         return set()
-    tokens = OutstandingToken.objects.filter(user_id__in=ids).order_by()
-    return set(tokens.values_list("user_id", flat=True).distinct())
+    rows = _one_app_user(*ids) if len(ids) == 1 else _signed_in(user_id__in=ids)
+    return {row["user_id"] for row in rows}
+
+
+def _signed_in(**users: Any) -> QuerySet:
+    return OutstandingToken.objects.filter(**users).order_by().values("user_id").distinct()
+
+
+# One person's (a booking's student): compiled once (selectors.compiled), as every paid booking asks it.
+_one_app_user = CompiledRead(lambda pk: _signed_in(user_id=pk), int)

@@ -19,6 +19,7 @@ from bookings.models import Booking, BookingEvent, BookingStatus, Session
 from bookings.reports import bump_dashboard_version
 from bookings.selectors import app_users
 from bookings.services.seats import publish_slot, slot_data, slot_payload, take_seat
+from bookings.services.writes import insert
 from realtime.events import publish, session_group, staff_group, student_group, tutor_group
 
 # Seats moved to bookings.services.seats; these names stay importable from here until every
@@ -61,7 +62,7 @@ def change_status(
 
 
 def log_event(booking: Booking, action: str, *, actor: User | None = None, **data: Any) -> BookingEvent:
-    return BookingEvent.objects.create(booking=booking, action=action, actor=known_actor(actor), data=data)
+    return insert([BookingEvent(booking=booking, action=action, actor=known_actor(actor), data=data)])[0]
 
 
 def known_actor(actor: User | AnonymousUser | None) -> User | None:

@@ -26,6 +26,7 @@ from bookings.services._common import change_status, fresh, log_event, publish_b
 from bookings.services.reminders import schedule_start_reminders
 from bookings.services.seats import publish_slot, take_seat
 from bookings.services.transitions import copy_state, mark_confirmed
+from bookings.services.writes import save_fields
 from realtime.events import GroupEvent, publish_later, staff_group
 
 # The first two are bookings.selectors', the one definition of what is paid and owed.
@@ -255,7 +256,7 @@ def _complete_attempt(attempt: Payment, *, amount: Decimal, now: datetime, provi
     attempt.performed_at = now
     for name, value in provider_fields.items():
         setattr(attempt, name, value)
-    attempt.save(update_fields=["status", "performed_at", *provider_fields])
+    save_fields(attempt, ["status", "performed_at", *provider_fields])
     return attempt
 
 

@@ -42,6 +42,7 @@ from bookings.notify import channels, messages
 from bookings.notify.messages import PAYMENT_KIND
 from bookings.selectors import app_users
 from bookings.services import sql
+from bookings.services.writes import CompiledUpdate
 from realtime.events import Event, publish_many
 
 DEFAULT_OFFSETS = {
@@ -139,12 +140,27 @@ def cancel_pending_reminders(booking_ids: Iterable[int] | QuerySet[Booking], *, 
     ``booking_ids`` may be a query of the bookings (a sweep's batch): the database reads it as a
     subquery rather than a list of tens of thousands of ids.
     """
-    waiting = Q(status=ReminderStatus.PENDING) | Q(status=ReminderStatus.FAILED, next_attempt_at__isnull=False)
     bookings = booking_ids if isinstance(booking_ids, QuerySet) else list(booking_ids)
-    reminders = Reminder.objects.filter(waiting, booking_id__in=bookings)
-    if kind is not None:
-        reminders = reminders.filter(kind=kind)
-    return reminders.update(status=ReminderStatus.CANCELLED, next_attempt_at=None)
+    if not isinstance(bookings, QuerySet) and len(bookings) == 1:  # a booking's own move: compiled once
+        return _cancel_one(bookings[0]) if kind is None else _cancel_one_kind(bookings[0], kind)
+    return _still_to_send(kind, booking_id__in=bookings).update(**CANCELLED)
+
+
+CANCELLED = {"status": ReminderStatus.CANCELLED, "next_attempt_at": None}
+
+
+def _still_to_send(kind: str | None, **bookings: Any) -> QuerySet[Reminder]:
+    """The bookings' reminders still to be sent (pending, or failed and waiting for a retry), of ``kind``."""
+    waiting = Q(status=ReminderStatus.PENDING) | Q(status=ReminderStatus.FAILED, next_attempt_at__isnull=False)
+    reminders = Reminder.objects.filter(waiting, **bookings)
+    return reminders if kind is None else reminders.filter(kind=kind)
+
+
+# One booking's (a payment's confirmation, a cancellation): the UPDATE compiled once (services.writes).
+_cancel_one = CompiledUpdate(lambda booking_id: (_still_to_send(None, booking_id=booking_id), CANCELLED), int)
+_cancel_one_kind = CompiledUpdate(
+    lambda booking_id, kind: (_still_to_send(kind, booking_id=booking_id), CANCELLED), int, str
+)
 
 
 def cancel_payment_reminders(booking_ids: Iterable[int]) -> int:

@@ -36,7 +36,7 @@ from django.db.models import QuerySet
 
 from backoffice.models import User
 from bookings.errors import InvalidTransition
-from bookings.models import SEAT_HOLDING, Booking, BookingAction, BookingEvent, BookingStatus, CancelReason, Reminder
+from bookings.models import SEAT_HOLDING, Booking, BookingAction, BookingEvent, BookingStatus, CancelReason
 from bookings.reports import bump_dashboard_version
 from bookings.selectors import app_users
 from bookings.services import seats, sql
@@ -47,6 +47,7 @@ from bookings.services.reminders import (
     cancel_pending_reminders,
     start_reminders,
 )
+from bookings.services.writes import insert
 from realtime.events import Event, GroupEvent, publish_later, publish_many
 
 SLOT = "slot.updated"
@@ -163,7 +164,7 @@ class Moved(NamedTuple):
 
 def move(
     transition: Transition,
-    targets: QuerySet[Booking],
+    targets: QuerySet[Booking] | Sequence[int],
     *,
     now: datetime,
     limit: int | None = None,
@@ -178,7 +179,8 @@ def move(
     ``transition`` (see the module doc); returns them.
 
     ``targets`` may lock its rows (``select_for_update``): the sweeps' way to split rows between
-    concurrent runs. ``expect``: how many must move, or InvalidTransition is raised and none is.
+    concurrent runs. Or it is the ids of bookings the caller has read (and locked). ``expect``: how
+    many must move, or InvalidTransition is raised and none is.
     ``fields``: what the move sets besides the status (a cancellation's reason and time).
     ``data``: the history row's data; ``announce``: the events' extra keys (``data`` unless given).
     ``publish=False`` leaves the events to the caller (a reschedule announces its own).
@@ -198,7 +200,7 @@ def move(
         seats.release_seats(Counter(row.session_id for row in moved))
     if transition.confirms:
         cancel_payment_reminders(ids)
-        Reminder.objects.bulk_create([r for row in moved for r in start_reminders(row.attendance(), now=now)])
+        insert([r for row in moved for r in start_reminders(row.attendance(), now=now)])
     else:
         cancel_pending_reminders(_moved_now(transition, ids, now) if len(ids) > 1 else ids)
     if publish:
@@ -212,9 +214,11 @@ def _moved_now(transition: Transition, ids: Sequence[int], now: datetime) -> Que
     return Booking.objects.filter(pk__range=(min(ids), max(ids)), status=transition.to, updated_at=now)
 
 
-def _refusal(transition: Transition, targets: QuerySet[Booking], *, expect: int, moved: int) -> InvalidTransition:
+def _refusal(
+    transition: Transition, targets: QuerySet[Booking] | Sequence[int], *, expect: int, moved: int
+) -> InvalidTransition:
     if expect == 1:  # "Booking X7K2M9P is cancelled: it cannot be confirmed."
-        return refusal(targets.only("reference", "status").get(), transition.to)
+        return refusal(_as_query(targets).only("reference", "status").get(), transition.to)
     return InvalidTransition(f"{expect - moved} of {expect} bookings changed status meanwhile.")
 
 
@@ -231,18 +235,26 @@ class Flip:
     now: datetime
 
 
-def flip_and_record(flip: Flip, targets: QuerySet[Booking]) -> list[Moved]:
+def flip_and_record(flip: Flip, targets: QuerySet[Booking] | Sequence[int]) -> list[Moved]:
     """Step 1 of a move: the compare-and-set and the history rows, for the targets still allowed.
     One statement on PostgreSQL (``sql.flip_and_record``), the ORM's three elsewhere."""
     if connection.vendor != "postgresql":
-        return orm_flip_and_record(flip, targets)
+        return orm_flip_and_record(flip, _as_query(targets))
+    if not isinstance(targets, QuerySet):
+        chosen: QuerySet | Sequence[int] = list(targets)[: flip.limit]
+    else:
+        chosen = targets.values("pk")[: flip.limit] if flip.limit is not None else targets.values("pk")
     rows = sql.flip_and_record(
-        targets.values("pk")[: flip.limit] if flip.limit is not None else targets.values("pk"),
+        chosen,
         allowed=flip.transition.allowed,
         changes=flip.changes,
         history=(str(flip.transition.action), flip.actor.pk if flip.actor is not None else None, flip.data, flip.now),
     )
     return [Moved(*row) for row in rows]
+
+
+def _as_query(targets: QuerySet[Booking] | Sequence[int]) -> QuerySet[Booking]:
+    return targets if isinstance(targets, QuerySet) else Booking.objects.filter(pk__in=list(targets))
 
 
 def orm_flip_and_record(flip: Flip, targets: QuerySet[Booking]) -> list[Moved]:

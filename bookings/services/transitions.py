@@ -285,7 +285,7 @@ def _move_read(
     """``move`` for bookings the caller has read: all of them move (or none, and InvalidTransition),
     and the caller's instances get the new values."""
     now = now or timezone.now()
-    targets = Booking.objects.filter(pk__in=[booking.pk for booking in bookings])
+    targets = [booking.pk for booking in bookings]
     state_machine.move(transition, targets, now=now, expect=len(bookings), actor=actor, data=data)
     _moved(bookings, transition.changes(now))
 
