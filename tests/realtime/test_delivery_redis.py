@@ -113,3 +113,50 @@ def test_the_default_capacity_would_have_dropped_most_of_that_burst(settings):
     with mock.patch.object(delivery, "get_channel_layer", return_value=default_layer):
         received = burst_received(default_layer)
     assert len(received) <= 101 < BURST
+
+
+def test_deliveries_queued_while_the_courier_sends_go_out_together_in_order():
+    """A burst of commits (a provider's retry storm) while the courier waits on Redis: what queued
+    meanwhile is sent as one batch -- one read of the groups' members -- and every message arrives,
+    in commit order."""
+    import threading
+
+    from realtime import events
+
+    layer = get_channel_layer()
+    group = f"batch-{id(layer)}"
+    sends: list[int] = []
+    real = layer.group_send_many
+
+    async def counted(messages):
+        sends.append(len(messages))
+        return await real(messages)
+
+    async def scenario() -> list[int]:
+        channel = await layer.new_channel()
+        await layer.group_add(group, channel)
+        started, release = threading.Event(), threading.Event()
+
+        def first() -> list:
+            started.set()
+            release.wait(5)  # the courier is busy with this one while the others queue up
+            return delivery._layer_messages([({"type": "slot.updated", "data": {"session": 0}}, [group], [])])
+
+        def burst() -> None:
+            delivery._courier.submit(layer, first)
+            started.wait(5)
+            for n in range(1, 21):
+                events.publish("slot.updated", {"session": n}, groups=[group])
+            release.set()
+            delivery.flush()
+
+        try:
+            with mock.patch.object(layer, "group_send_many", counted):
+                await asyncio.to_thread(burst)
+            received = [await asyncio.wait_for(layer.receive(channel), timeout=5) for _ in range(21)]
+        finally:
+            await layer.group_discard(group, channel)
+        return [message["event"]["data"]["session"] for message in received]
+
+    assert asyncio.run(scenario()) == list(range(21))
+    assert sends == [1, 20]  # the first alone, the twenty queued behind it together
