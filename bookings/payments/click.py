@@ -212,7 +212,7 @@ def _complete(f: dict[str, str], call: Call) -> int:
                 payment, failed=True, note=f"Click error {f['error']}: {f['error_note']}"[:200]
             )
         return -9
-    owed = amount_owed(booking)  # read once, under the booking's lock
+    owed = amount_owed(booking, paid=payment.booking_paid)  # read with the payment, under the booking's lock
     why = online_payment_refusal(booking, starting=False, owed=owed)
     if why == "paid":
         if pending:  # paid meanwhile by other means (the desk, another attempt): Click returns this one

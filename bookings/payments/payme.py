@@ -393,7 +393,7 @@ def perform(params: dict[str, Any], call: Call) -> Result:
         _end(payment, TIMED_OUT)
         return RPCError(-31008, "id", EXPIRED)
     booking = payment.booking
-    owed = amount_owed(booking)  # read once, under the booking's lock
+    owed = amount_owed(booking, paid=payment.booking_paid)  # read with the payment, under the booking's lock
     if online_payment_refusal(booking, starting=False, owed=owed) is not None or payment.amount != owed:
         # Paid at the desk meanwhile, or cancelled: Payme returns this money, we keep no record of it.
         _end(payment, EXECUTION_ERROR, note="the booking was paid or cancelled meanwhile")

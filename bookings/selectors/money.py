@@ -52,10 +52,11 @@ def net_paid() -> Sum:
     return Sum(F("amount") - F("refunded_amount"))
 
 
-def paid_amount_expression() -> Coalesce:
-    """``paid_total`` of the outer row (a booking) as a correlated subquery: 0 when nothing was paid."""
+def paid_amount_expression(booking: str = "pk") -> Coalesce:
+    """``paid_total`` as a correlated subquery: 0 when nothing was paid. Of the outer row, a booking
+    (``booking="pk"``), or of the booking of the outer row, a payment (``"booking_id"``)."""
     paid = (
-        Payment.objects.filter(booking=OuterRef("pk"), status__in=MONEY_TAKEN)
+        Payment.objects.filter(booking=OuterRef(booking), status__in=MONEY_TAKEN)
         .order_by()
         .values("booking")
         .annotate(total=net_paid())

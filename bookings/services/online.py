@@ -42,7 +42,14 @@ from bookings.models import (
 )
 from bookings.notify import SMSMessage, send_emails, send_sms
 from bookings.reports import bump_dashboard_version
-from bookings.selectors import amount_owed, app_users, online_payment_refusal, paid_total, service_delivered
+from bookings.selectors import (
+    amount_owed,
+    app_users,
+    online_payment_refusal,
+    paid_amount_expression,
+    paid_total,
+    service_delivered,
+)
 from bookings.selectors.compiled import CompiledRead, Instances
 from bookings.services._common import fresh, log_event
 from bookings.services.transitions import mark_cancelled
@@ -149,8 +156,15 @@ def locked_payment(payments: QuerySet[Payment], *, related: Sequence[str] = SERV
     bookings = Booking.objects.select_related(*related).select_for_update(of=("self",))
     return _lock_passes(
         lambda: one_row(bookings.filter(pk__in=payments.values("booking_id"))),
-        lambda booking: one_row(payments.filter(booking_id=booking.pk).select_for_update()),
+        lambda booking: one_row(_with_paid(payments.filter(booking_id=booking.pk)).select_for_update()),
     )
+
+
+def _with_paid(payments: QuerySet[Payment]) -> QuerySet[Payment]:
+    """``payments`` with ``booking_paid``: their booking's ``paid_total``, read with them. Read under the
+    booking's lock (as every read here is), it is what the booking has paid until the lock is
+    released: every writer of a booking's money holds it. The callbacks' ``amount_owed`` takes it."""
+    return payments.annotate(booking_paid=paid_amount_expression("booking_id"))
 
 
 def locked_provider_payment(provider: str, txn_id: str) -> Payment | None:
@@ -178,7 +192,7 @@ _BOOKING_WITH_SESSION = Instances(
     [field.name for field in Booking._meta.concrete_fields]
     + [f"session__{field.name}" for field in Session._meta.concrete_fields],
 )
-_PAYMENT = Instances(Payment, [field.name for field in Payment._meta.concrete_fields])
+_PAYMENT = Instances(Payment, [field.name for field in Payment._meta.concrete_fields], extra=("booking_paid",))
 
 
 def _locked_bookings(bookings: QuerySet[Booking]) -> QuerySet[Booking]:
@@ -213,7 +227,7 @@ def lock_booking(*, reference: str | None = None, txn: tuple[str, str] | None = 
 @cache
 def _payment_read(keys: tuple[str, ...], lock: bool) -> CompiledRead:
     def build(*values: Any) -> QuerySet[Payment]:
-        payments = Payment.objects.filter(**dict(zip(keys, values, strict=True))).order_by()
+        payments = _with_paid(Payment.objects.filter(**dict(zip(keys, values, strict=True))).order_by())
         return (payments.select_for_update() if lock else payments).values(*_PAYMENT.columns)[:1]
 
     return CompiledRead(build, *(int if key in ("pk", "booking_id") else str for key in keys))
@@ -223,7 +237,8 @@ def read_payment(
     provider: str, txn_id: str, *, pk: int | None = None, booking_id: int | None = None, lock: bool = False
 ) -> Payment | None:
     """A provider's transaction as a payment, or None: the payment of ``provider`` and ``txn_id``
-    (of ``pk`` and ``booking_id`` too when given), its row locked with ``lock``."""
+    (of ``pk`` and ``booking_id`` too when given), its row locked with ``lock``, with ``booking_paid``
+    (``_with_paid``: meaningful when its booking's row is locked)."""
     keys = {"provider": provider, "provider_txn_id": txn_id}
     if pk is not None:
         keys["pk"] = pk

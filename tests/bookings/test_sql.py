@@ -123,6 +123,31 @@ def test_read_payment_gives_the_orms_payment(django_assert_num_queries):
         assert missing is None
 
 
+def test_the_callbacks_payment_reads_carry_what_their_booking_has_paid(django_assert_num_queries):
+    """``booking_paid`` (the callbacks' ``amount_owed`` takes it) is ``paid_total`` of the payment's
+    booking: nothing, then cash less a partial refund; the pending attempt itself counts for nothing."""
+    from bookings import services
+    from bookings.models import Payment
+    from bookings.selectors import paid_total
+
+    booking, payment, _ = callback_twins()
+    txn = payment.provider_txn_id
+
+    def reads() -> list[Decimal]:
+        with django_assert_num_queries(4):  # the sum is read with the payment, not after it
+            return [
+                online.read_payment("payme", txn).booking_paid,
+                online.read_payment("payme", txn, booking_id=booking.pk, lock=True).booking_paid,
+                online.locked_payment(Payment.objects.filter(pk=payment.pk)).booking_paid,
+            ]
+
+    assert reads() == [Decimal(0)] * 3
+    cash = services.record_payment(booking, provider="cash", amount=Decimal("20000.25"))
+    services.refund(cash, amount=Decimal("5000"), reason="Change owed", actor=None)
+    assert reads() == [paid_total(booking)] * 3 == [Decimal("15000.25")] * 3
+    assert all(type(paid) is Decimal for paid in reads())
+
+
 def test_the_callbacks_reads_give_instances_that_save_as_loaded_ones_do():
     from bookings.models import Booking, Payment
 

@@ -22,8 +22,7 @@ TXN = "63a1a8a2b1c2d3e4f5a6b7c8"
 # booking is not read again for them.
 PAYING = [
     "lock the booking",  # Click: by reference; Payme: through the transaction id (a subquery)
-    "read and lock the payment",
-    "sum what is paid (amount_owed)",
+    "read and lock the payment, with what its booking has paid (amount_owed)",
     "update the payment",
     "history: payment.received",
     "confirm: compare-and-set + history",
