@@ -10,12 +10,15 @@ the database (``core.Call.store``), else on its own (``core.Call.log``).
 
 from __future__ import annotations
 
+import math
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
-from asgiref.sync import sync_to_async
-from channels.db import database_sync_to_async
+from asgiref.sync import SyncToAsync, sync_to_async
 from django.core.handlers.asgi import ASGIRequest
+from django.db import DEFAULT_DB_ALIAS, close_old_connections, connections
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
@@ -54,12 +57,44 @@ async def on_db_thread(request: HttpRequest, handler: Callable[..., JsonResponse
     connections than PostgreSQL allows ("too many clients": -7 and -32400 answers). So on an
     ASGI server the handler runs on the server's long-lived worker threads (daphne's ASGI_THREADS
     pool), each keeping its connection between calls, checked and closed when stale or broken as
-    Channels' consumers do (``database_sync_to_async``). The test client's request is not an
+    Channels' consumers do (``DatabaseThread``). The test client's request is not an
     ASGI one: there the handler runs on the caller's thread, inside its transaction.
     """
     if isinstance(request, ASGIRequest):
-        return await database_sync_to_async(handler, thread_sensitive=False)(*args)
+        return await DatabaseThread(handler, thread_sensitive=False)(*args)
     return await sync_to_async(handler)(*args)
+
+
+# A connection that answered a callback less than this long ago is not health-checked again.
+CHECKED_WITHIN = 1.0  # seconds
+
+
+class DatabaseThread(SyncToAsync):
+    """Channels' ``database_sync_to_async``, its health check skipped for a connection in use.
+
+    Channels closes old connections before and after the call (``close_old_connections``: a
+    connection past its age, left in a transaction or after an error is closed, or checked and
+    kept), and that resets Django's health check (CONN_HEALTH_CHECKS), so every callback began with
+    a ``SELECT 1`` round trip. A connection that answered a callback within ``CHECKED_WITHIN``
+    seconds is known to work as surely as the check would say (a connection pool's usual "alive
+    bypass" window); one idle longer is checked, as before. A server that goes away between two
+    calls of a burst fails the call in flight, as it would between the check and the statement:
+    the connection is then closed (``errors_occurred``) and the provider's retry gets a new one.
+    """
+
+    def thread_handler(self, loop: Any, *args: Any, **kwargs: Any) -> Any:
+        close_old_connections()
+        database = connections[DEFAULT_DB_ALIAS]
+        if database.connection is not None and time.monotonic() - getattr(_used, "at", -math.inf) < CHECKED_WITHIN:
+            database.health_check_done = True
+        try:
+            return super().thread_handler(loop, *args, **kwargs)
+        finally:
+            close_old_connections()
+            _used.at = time.monotonic() if database.connection is not None else -math.inf
+
+
+_used = threading.local()  # when this thread's connection last answered a callback
 
 
 def _click(request: HttpRequest, action: int) -> JsonResponse:
