@@ -41,18 +41,23 @@ Changes = dict[str, Any]
 # --- INSERT ------------------------------------------------------------------------------------------
 
 _inserts: dict[tuple[type[Model], int, str], tuple[str, bool]] = {}
+COMPILED_ROWS = 100  # an INSERT of more rows is bulk_create's (a sweep's, an import's): compiled per row count
 _inserts_lock = Lock()
 
 
 def insert[ModelT: Model](objs: Sequence[ModelT], *, using: str = "default") -> list[ModelT]:
-    """Save new rows of one model in one INSERT, as ``bulk_create(objs)`` does; returns ``objs``,
-    their primary keys set."""
+    """Save new rows of one model in one INSERT, as ``bulk_create(objs)`` does (no signals); returns
+    ``objs``, their primary keys set."""
     objs = list(objs)
     if not objs:
         return objs
     model = type(objs[0])
     connection = connections[using]
-    if connection.vendor != "postgresql" or any(type(obj) is not model or obj.pk is not None for obj in objs):
+    if (
+        connection.vendor != "postgresql"
+        or len(objs) > COMPILED_ROWS
+        or any(type(obj) is not model or obj.pk is not None for obj in objs)
+    ):
         return model._default_manager.using(using).bulk_create(objs)
     fields, returning = _insert_fields(model)
     values = [field.pre_save(obj, True) for obj in objs for field in fields]
@@ -176,7 +181,8 @@ class CompiledUpdate:
 
 def save_fields(instance: Model, names: Sequence[str], *, using: str = "default") -> None:
     """``instance.save(update_fields=names)`` as one compiled UPDATE by primary key (the fields'
-    ``pre_save`` first, as ``save`` calls it); ``save`` itself where a value is not of a kind a
+    ``pre_save`` first, as ``save`` calls it; no ``pre_save``/``post_save`` signal, as ``update()``
+    sends none: for models with no receivers); ``save`` itself where a value is not of a kind a
     compiled statement takes (None, a Decimal, an expression)."""
     meta = instance._meta
     fields = [meta.get_field(name) for name in names]

@@ -18,7 +18,7 @@ from bookings.models import BookingEvent, Payment, PaymentProvider, PaymentStatu
 from bookings.selectors import app_users
 from bookings.selectors.compiled import CompileError
 from bookings.services.reminders import cancel_pending_reminders
-from bookings.services.writes import CompiledUpdate, insert, save_fields
+from bookings.services.writes import COMPILED_ROWS, CompiledUpdate, insert, save_fields
 from tests.factories import StudentFactory
 
 pytestmark = pytest.mark.django_db
@@ -78,6 +78,13 @@ def test_insert_leaves_a_row_with_an_expression_to_bulk_create(booking):
     made = insert([BookingEvent(booking=booking, action="payment.received", data={}, created_at=Now())])
 
     assert BookingEvent.objects.get(pk=made[0].pk).created_at <= timezone.now()
+
+
+def test_insert_of_many_rows_is_bulk_creates(booking):
+    made = insert(events(booking, COMPILED_ROWS + 1, at=timezone.now(), note="sweep"))
+
+    assert len({event.pk for event in made}) == COMPILED_ROWS + 1
+    assert BookingEvent.objects.filter(booking=booking, data__note="sweep").count() == COMPILED_ROWS + 1
 
 
 def test_insert_of_nothing_writes_nothing(django_assert_num_queries):
