@@ -3,10 +3,10 @@
 The reads' way (``bookings.selectors.compiled``), for the writes every payment callback makes: a
 paid booking's history row, its start reminders, the call's log row (INSERTs), the payment's paid
 state and the booking's payment reminders cancelled (UPDATEs). Building and compiling each of these
-cost Django more CPU than PostgreSQL spent running it: a Payme Perform or Click Complete took
-6.5 ms of CPU in one process (PostgreSQL 15, the 2-core machine of issue 15), of which 2.4 ms in
-the ORM preparing these statements and the callbacks' other writes. The ORM stays the writes' one
-definition; only its compiling is done once:
+cost Django more CPU than PostgreSQL spent running it: bench/callback_writes.py (PostgreSQL 15, the
+2-core machine of issue 15) times those five at 2.65–2.69 ms of CPU through the ORM and 1.19–1.22
+ms compiled (2.20–2.24×), in a callback of 7–8 ms. The ORM stays the writes' one definition; only
+its compiling is done once:
 
 - ``insert(objs)`` is ``bulk_create(objs)`` of new rows: the INSERT's SQL is compiled by Django's
   insert compiler once per model and number of rows (the first time from these very rows, and
