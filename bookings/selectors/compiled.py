@@ -41,41 +41,62 @@ class CompileError(Exception):
     """The queryset's values do not map onto its SQL's parameters one to one."""
 
 
-class CompiledRead:
-    """``build(*values)`` -> a ``.values()`` queryset, compiled once per database alias.
+class Compiled:
+    """A statement ``build(*values)`` defines, compiled once per database alias (``compiled()``, made
+    by the subclass's ``_compile``). ``kinds`` are the types of ``build``'s arguments (``int``,
+    ``str``, ``datetime``, ``date``). Shared by ``CompiledRead`` and the compiled writes
+    (``bookings.services.writes.CompiledUpdate``)."""
 
-    ``kinds`` are the types of ``build``'s arguments (``int``, ``str``, ``datetime``, ``date``).
-    Calling the read returns the list of row dicts that ``list(build(*values))`` returns.
-    """
-
-    def __init__(self, build: Callable[..., QuerySet], *kinds: type) -> None:
-        check_kinds("CompiledRead", kinds)
+    def __init__(self, build: Callable[..., Any], *kinds: type) -> None:
+        unknown = [kind for kind in kinds if kind not in _MARKERS]
+        if unknown:
+            raise TypeError(
+                f"{type(self).__name__} takes values of {', '.join(t.__name__ for t in _MARKERS)}, not {unknown}."
+            )
         self.build = build
         self.kinds = kinds
-        self._compiled: dict[str, tuple[str, list[Any], list[int | None], list[str]]] = {}
+        self._compiled: dict[str, Any] = {}
         self._lock = Lock()
 
-    def __call__(self, *values: Any, using: str = "default") -> list[dict[str, Any]]:
-        if len(values) != len(self.kinds):
-            raise TypeError(f"this read takes {len(self.kinds)} values, not {len(values)}")
-        connection = connections[using]
-        if connection.vendor != "postgresql":
-            return list(self.build(*values).using(using))
-        sql, constants, slots, names = self.compiled(using)
-        params = [constant if slot is None else values[slot] for constant, slot in zip(constants, slots, strict=True)]
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            rows = cursor.fetchall()
-        return [dict(zip(names, row, strict=True)) for row in rows]
-
-    def compiled(self, using: str = "default") -> tuple[str, list[Any], list[int | None], list[str]]:
-        """The SQL, its constant parameters, which value goes where (None: the constant), the row's keys."""
+    def compiled(self, using: str = "default") -> Any:
+        """The SQL, its constant parameters, which value goes where (None: the constant), and what
+        else the subclass keeps (a read: the row's keys)."""
         found = self._compiled.get(using)
         if found is None:
             with self._lock:
                 found = self._compiled.get(using) or self._compile(using)
                 self._compiled[using] = found
         return found
+
+    def _compile(self, using: str) -> Any:
+        raise NotImplementedError
+
+    def _check(self, values: Sequence[Any]) -> None:
+        if len(values) != len(self.kinds):
+            raise TypeError(f"this statement takes {len(self.kinds)} values, not {len(values)}")
+
+    def _params(self, values: Sequence[Any], constants: Sequence[Any], slots: Sequence[int | None]) -> list[Any]:
+        """The parameters of one call: its values where the markers were, the constants elsewhere."""
+        self._check(values)
+        return [constant if slot is None else values[slot] for constant, slot in zip(constants, slots, strict=True)]
+
+
+class CompiledRead(Compiled):
+    """``build(*values)`` -> a ``.values()`` queryset, compiled once per database alias.
+
+    Calling the read returns the list of row dicts that ``list(build(*values))`` returns.
+    """
+
+    def __call__(self, *values: Any, using: str = "default") -> list[dict[str, Any]]:
+        connection = connections[using]
+        if connection.vendor != "postgresql":
+            self._check(values)
+            return list(self.build(*values).using(using))
+        sql, constants, slots, names = self.compiled(using)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, self._params(values, constants, slots))
+            rows = cursor.fetchall()
+        return [dict(zip(names, row, strict=True)) for row in rows]
 
     def _compile(self, using: str) -> tuple[str, list[Any], list[int | None], list[str]]:
         built: list[QuerySet] = []
@@ -84,7 +105,7 @@ class CompiledRead:
             built.append(self.build(*values).using(using))
             return built[-1].query.sql_with_params()
 
-        sql, constants, slots = compile_statement(_name(self.build), self.kinds, statement, using)
+        sql, constants, slots = compile_statement(name_of(self.build), self.kinds, statement, using)
         return sql, constants, slots, _row_keys(built[0])
 
 
@@ -106,7 +127,7 @@ def compile_statement(
         raise CompileError(f"{name}: its SQL changes with its values (a value formatted into the SQL?).")
     slots: list[int | None] = []
     for one, other in zip(params, other_params, strict=True):
-        if _same(one, other):
+        if same_param(one, other):
             slots.append(None)
             continue
         slot = _slot(one, markers[0])
@@ -119,13 +140,7 @@ def compile_statement(
     return sql, list(params), slots
 
 
-def check_kinds(who: str, kinds: Sequence[type]) -> None:
-    unknown = [kind for kind in kinds if kind not in _MARKERS]
-    if unknown:
-        raise TypeError(f"{who} takes values of {', '.join(t.__name__ for t in _MARKERS)}, not {unknown}.")
-
-
-def _name(build: Callable[..., Any]) -> str:
+def name_of(build: Callable[..., Any]) -> str:
     return getattr(build, "__qualname__", repr(build))
 
 
@@ -147,8 +162,16 @@ def _adapted(connection: Any, value: Any) -> Any:
     return value
 
 
-def _same(one: Any, other: Any) -> bool:
-    return type(one) is type(other) and one == other
+def same_param(one: Any, other: Any) -> bool:
+    """Whether two parameters are the same value of the same type (an array: item by item;
+    psycopg's JSON wrappers, which have no equality, by what they wrap and how it is dumped)."""
+    if type(one) is not type(other):
+        return False
+    if isinstance(one, list):
+        return len(one) == len(other) and all(same_param(a, b) for a, b in zip(one, other, strict=True))
+    if hasattr(one, "obj") and hasattr(one, "dumps"):
+        return one.obj == other.obj and one.dumps is other.dumps
+    return one == other
 
 
 def _slot(param: Any, markers: Sequence[Any]) -> int | None:

@@ -24,7 +24,7 @@ tests/bookings/test_writes.py compares the rows each writes with the ORM's.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import date, datetime
 from functools import cache
 from threading import Lock
@@ -34,7 +34,7 @@ from django.db import DatabaseError, connections, transaction
 from django.db.models import AutoField, Model, QuerySet
 from django.db.models.sql import InsertQuery, UpdateQuery
 
-from bookings.selectors.compiled import CompileError, check_kinds, compile_statement
+from bookings.selectors.compiled import Compiled, CompileError, compile_statement, name_of, same_param
 
 Changes = dict[str, Any]
 
@@ -110,58 +110,29 @@ def _compile_insert(
     [(sql, compiled)] = compiler.as_sql()
     width = len(fields)
     for by_column, ours in ((False, params), (True, [params[column::width] for column in range(width)])):
-        if len(compiled) == len(ours) and all(_same(one, other) for one, other in zip(compiled, ours, strict=True)):
+        if len(compiled) == len(ours) and all(same_param(a, b) for a, b in zip(compiled, ours, strict=True)):
             return sql, by_column
     raise CompileError(f"{model.__name__}: the INSERT's parameters are not its fields' values in order.")
-
-
-def _same(one: Any, other: Any) -> bool:
-    """Whether two parameters are the same value of the same type (an array: item by item);
-    psycopg's JSON wrappers by what they wrap (they have no equality)."""
-    if type(one) is not type(other):
-        return False
-    if isinstance(one, list):
-        return len(one) == len(other) and all(_same(a, b) for a, b in zip(one, other, strict=True))
-    if hasattr(one, "obj") and hasattr(one, "dumps"):
-        return one.obj == other.obj and one.dumps is other.dumps
-    return one == other
 
 
 # --- UPDATE ------------------------------------------------------------------------------------------
 
 
-class CompiledUpdate:
+class CompiledUpdate(Compiled):
     """``build(*values)`` -> ``(queryset, changes)``: ``queryset.update(**changes)``, compiled once per
-    database alias. ``kinds`` are the types of ``build``'s arguments, as ``CompiledRead`` takes them.
-    Calling it returns the number of rows updated, as ``update()`` does."""
-
-    def __init__(self, build: Callable[..., tuple[QuerySet, Changes]], *kinds: type) -> None:
-        check_kinds("CompiledUpdate", kinds)
-        self.build = build
-        self.kinds = kinds
-        self._compiled: dict[str, tuple[str, list[Any], list[int | None]]] = {}
-        self._lock = Lock()
+    database alias, checked as a ``CompiledRead`` is. Calling it returns the number of rows
+    updated, as ``update()`` does."""
 
     def __call__(self, *values: Any, using: str = "default") -> int:
-        if len(values) != len(self.kinds):
-            raise TypeError(f"this update takes {len(self.kinds)} values, not {len(values)}")
         connection = connections[using]
         if connection.vendor != "postgresql":
+            self._check(values)
             queryset, changes = self.build(*values)
             return queryset.using(using).update(**changes)
         sql, constants, slots = self.compiled(using)
-        params = [constant if slot is None else values[slot] for constant, slot in zip(constants, slots, strict=True)]
         with transaction.mark_for_rollback_on_error(using), connection.cursor() as cursor:
-            cursor.execute(sql, params)
+            cursor.execute(sql, self._params(values, constants, slots))
             return cursor.rowcount
-
-    def compiled(self, using: str = "default") -> tuple[str, list[Any], list[int | None]]:
-        found = self._compiled.get(using)
-        if found is None:
-            with self._lock:
-                found = self._compiled.get(using) or self._compile(using)
-                self._compiled[using] = found
-        return found
 
     def _compile(self, using: str) -> tuple[str, list[Any], list[int | None]]:
         def statement(values: Sequence[Any]) -> tuple[str, Sequence[Any]]:
@@ -176,7 +147,7 @@ class CompiledUpdate:
                 raise CompileError("a CompiledUpdate writes one table")
             return sql, params
 
-        return compile_statement(getattr(self.build, "__qualname__", repr(self.build)), self.kinds, statement, using)
+        return compile_statement(name_of(self.build), self.kinds, statement, using)
 
 
 def save_fields(instance: Model, names: Sequence[str], *, using: str = "default") -> None:
